@@ -95,7 +95,9 @@ class Env:
         return default if value is None else Path(value).expanduser().resolve()
 
     @staticmethod
-    def _check_range(name: str, number: float, minimum: float | None, maximum: float | None) -> None:
+    def _check_range(
+        name: str, number: float, minimum: float | None, maximum: float | None
+    ) -> None:
         if minimum is not None and number < minimum:
             raise EnvError(f"{name}={number}: must be at least {minimum}")
         if maximum is not None and number > maximum:

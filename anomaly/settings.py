@@ -105,7 +105,9 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets readers run beside the one writer; IMMEDIATE makes a writer
         # take the lock up front, so concurrent writers queue instead of
         # failing with "database is locked" halfway through a transaction.
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;"
+        ),
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }

@@ -153,16 +153,14 @@ class Prediction(models.Model):
         indexes = [models.Index(fields=["model_version", "is_anomaly"], name="pred_mv_anomaly")]
 
     def __str__(self) -> str:
-        return f"{self.transaction_id} × {self.model_version_id}: {self.score:.3f}"
+        return f"{self.transaction_id} by {self.model_version_id}: {self.score:.3f}"
 
 
 class Review(models.Model):
     """An analyst's current verdict on a transaction; each change is kept as a
     ReviewEvent so the history survives later edits."""
 
-    transaction = models.OneToOneField(
-        Transaction, on_delete=models.CASCADE, related_name="review"
-    )
+    transaction = models.OneToOneField(Transaction, on_delete=models.CASCADE, related_name="review")
     status = models.CharField(
         max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.PENDING
     )

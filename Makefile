@@ -1,0 +1,38 @@
+# Two commands for a newcomer: `make run` and `make test`.
+SHELL := /bin/bash
+PORT ?= 8000
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+MANAGE := $(UV) run python manage.py
+
+.PHONY: uv sync run test lint bench bench-load fixtures
+
+uv:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --user --quiet uv \
+		|| python3 -m pip install --user --quiet --break-system-packages uv
+
+sync: uv
+	@$(UV) sync --frozen --quiet
+
+run: sync
+	$(MANAGE) migrate --noinput -v0
+	$(MANAGE) collectstatic --noinput -v0
+	$(MANAGE) bootstrap_local
+	PORT=$(PORT) $(UV) run gunicorn -c anomaly/gunicorn_conf.py anomaly.wsgi
+
+test: sync
+	$(UV) run pytest -n 2 -p no:cacheprovider
+
+lint: sync
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(MANAGE) makemigrations --check --dry-run
+
+bench: sync
+	$(UV) run python -m bench
+
+bench-load: sync
+	$(UV) run python -m bench.load
+
+fixtures: sync
+	$(MANAGE) generate_transactions --out fixtures/sample_transactions.csv \
+		--labels fixtures/sample_labels.csv --accounts 120 --months 4 --seed 7 --fraud-rate 0.01

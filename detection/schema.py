@@ -1,0 +1,295 @@
+"""The one validation schema for an incoming transaction.
+
+API requests, page forms and CSV import all validate through here, so a value
+is accepted or refused with the same message whichever way it came in. Field
+names are the snake_case ones; the earlier system's CSV/JSON names are
+accepted as aliases so its clients only change the base URL.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from ipaddress import ip_address
+from typing import Annotated, Any
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from detection.models import Channel, Occupation, TransactionType
+
+AMOUNT_MAX = Decimal("1000000")
+BALANCE_MAX = Decimal("10000000")
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,31}$"
+
+# Old name → new name. "IP Address" is the CSV header, "IPAddress" the old JSON.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "transaction_id": ("TransactionID",),
+    "account_id": ("AccountID",),
+    "amount": ("TransactionAmount",),
+    "timestamp": ("TransactionDate",),
+    "transaction_type": ("TransactionType",),
+    "location": ("Location",),
+    "device_id": ("DeviceID",),
+    "ip_address": ("IPAddress", "IP Address"),
+    "merchant_id": ("MerchantID",),
+    "channel": ("Channel",),
+    "customer_age": ("CustomerAge",),
+    "customer_occupation": ("CustomerOccupation",),
+    "duration_seconds": ("TransactionDuration",),
+    "login_attempts": ("LoginAttempts",),
+    "account_balance": ("AccountBalance",),
+    "previous_transaction_at": ("PreviousTransactionDate",),
+}
+FIELDS: tuple[str, ...] = tuple(ALIASES)
+REQUIRED_FIELDS: tuple[str, ...] = FIELDS[:-1]
+CANONICAL_NAMES = {alias: name for name, aliases in ALIASES.items() for alias in (name, *aliases)}
+
+
+def _alias(name: str) -> AliasChoices:
+    return AliasChoices(name, *ALIASES[name])
+
+
+def _refuse_bool(value: Any) -> Any:
+    # JSON true/false would otherwise pass as 1/0.
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not a boolean")
+    return value
+
+
+def _finite_decimal(value: Any) -> Any:
+    value = _refuse_bool(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return value
+
+
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(rf"^{_OCTET}(?:\.{_OCTET}){{3}}$")
+
+Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
+Label = Annotated[str, Field(min_length=1, max_length=64)]
+Timestamp = datetime
+Money = Annotated[Decimal, BeforeValidator(_finite_decimal), Field(allow_inf_nan=False)]
+Count = Annotated[int, BeforeValidator(_refuse_bool)]
+
+
+class TransactionIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        str_max_length=64,
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    transaction_id: Identifier = Field(validation_alias=_alias("transaction_id"))
+    account_id: Identifier = Field(validation_alias=_alias("account_id"))
+    amount: Money = Field(ge=0, le=AMOUNT_MAX, decimal_places=2, validation_alias=_alias("amount"))
+    timestamp: Timestamp = Field(validation_alias=_alias("timestamp"))
+    transaction_type: TransactionType = Field(validation_alias=_alias("transaction_type"))
+    location: Label = Field(validation_alias=_alias("location"))
+    device_id: Identifier = Field(validation_alias=_alias("device_id"))
+    ip_address: str = Field(max_length=45, validation_alias=_alias("ip_address"))
+    merchant_id: Identifier = Field(validation_alias=_alias("merchant_id"))
+    channel: Channel = Field(validation_alias=_alias("channel"))
+    customer_age: Count = Field(ge=18, le=120, validation_alias=_alias("customer_age"))
+    customer_occupation: Occupation = Field(validation_alias=_alias("customer_occupation"))
+    duration_seconds: Count = Field(ge=0, le=10_000, validation_alias=_alias("duration_seconds"))
+    login_attempts: Count = Field(ge=0, le=10, validation_alias=_alias("login_attempts"))
+    account_balance: Money = Field(
+        ge=0, le=BALANCE_MAX, decimal_places=2, validation_alias=_alias("account_balance")
+    )
+    previous_transaction_at: Timestamp | None = Field(
+        default=None, validation_alias=_alias("previous_transaction_at")
+    )
+
+    @field_validator("timestamp", "previous_transaction_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if not (1970 <= value.year <= 2100):
+            raise ValueError("must be between 1970 and 2100")
+        # Naive times are read as UTC, the zone the bank's files are written in.
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+    @field_validator("ip_address")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        if _IPV4.match(value):
+            return value  # already canonical; skips ipaddress' slow parser on the hot path
+        try:
+            return str(ip_address(value))
+        except ValueError:
+            raise ValueError("must be an IPv4 or IPv6 address") from None
+
+    @field_validator("previous_transaction_at", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    def as_row(self) -> dict[str, Any]:
+        """The values as the Transaction model's fields."""
+        return {
+            "transaction_id": self.transaction_id,
+            "account_id": self.account_id,
+            "amount": self.amount,
+            "timestamp": self.timestamp,
+            "transaction_type": self.transaction_type.value,
+            "location": self.location,
+            "device_id": self.device_id,
+            "ip_address": self.ip_address,
+            "merchant_id": self.merchant_id,
+            "channel": self.channel.value,
+            "customer_age": self.customer_age,
+            "customer_occupation": self.customer_occupation.value,
+            "duration_seconds": self.duration_seconds,
+            "login_attempts": self.login_attempts,
+            "account_balance": self.account_balance,
+            "previous_transaction_at": self.previous_transaction_at,
+        }
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one value: where, which field, what is wrong."""
+
+    field: str
+    message: str
+    index: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"field": self.field, "message": self.message}
+        if self.index is not None:
+            out["index"] = self.index
+        return out
+
+    def __str__(self) -> str:
+        where = f"item {self.index}: " if self.index is not None else ""
+        return f"{where}{self.field}: {self.message}"
+
+
+class InvalidTransactions(ValueError):
+    """The input was refused; ``errors`` names every field and its problem."""
+
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(str(error) for error in self.errors[:5]))
+
+
+_ITEM = TypeAdapter(TransactionIn)
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "this field is required"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    message = str(error["msg"])
+    # pydantic prefixes messages raised from our validators with "Value error, ".
+    message = re.sub(r"^(Value|Assertion) error, ", "", message)
+    if kind == "enum":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"{error.get('input')!r} is not one of {expected}"
+    return message[0].lower() + message[1:] if message else message
+
+
+def _errors_of(exc: ValidationError, index: int | None) -> list[FieldError]:
+    errors = []
+    for error in exc.errors(include_url=False):
+        loc = [part for part in error["loc"] if isinstance(part, str)]
+        field = CANONICAL_NAMES.get(loc[0], loc[0]) if loc else "__all__"
+        errors.append(FieldError(field=field, message=_message(error), index=index))
+    return errors
+
+
+def validate_transaction(data: Any) -> TransactionIn:
+    """Validate one transaction; raise InvalidTransactions naming each bad field."""
+    if not isinstance(data, Mapping):
+        raise InvalidTransactions([FieldError("__all__", "expected an object")])
+    try:
+        return _ITEM.validate_python(data)
+    except ValidationError as exc:
+        raise InvalidTransactions(_errors_of(exc, None)) from None
+
+
+def validate_batch(items: Any, *, max_items: int) -> list[TransactionIn]:
+    """Validate a whole batch; any bad item refuses the batch, every problem named.
+
+    A single object is accepted as a batch of one, as the earlier API did.
+    """
+    if isinstance(items, Mapping):
+        items = [items]
+    if not isinstance(items, list):
+        raise InvalidTransactions([FieldError("__all__", "expected an object or a list")])
+    if not items:
+        raise InvalidTransactions([FieldError("__all__", "the batch is empty")])
+    if len(items) > max_items:
+        raise InvalidTransactions(
+            [FieldError("__all__", f"at most {max_items} transactions per request")]
+        )
+    valid: list[TransactionIn] = []
+    errors: list[FieldError] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            errors.append(FieldError("__all__", "expected an object", index))
+            continue
+        try:
+            valid.append(_ITEM.validate_python(item))
+        except ValidationError as exc:
+            errors.extend(_errors_of(exc, index))
+    errors.extend(_duplicate_errors(valid if not errors else _ids_of(items)))
+    if errors:
+        raise InvalidTransactions(errors)
+    return valid
+
+
+def _ids_of(items: Iterable[Any]) -> list[tuple[int, Any]]:
+    ids = []
+    for index, item in enumerate(items):
+        if isinstance(item, Mapping):
+            for key in ("transaction_id", *ALIASES["transaction_id"]):
+                if key in item:
+                    ids.append((index, item[key]))
+                    break
+    return ids
+
+
+def _duplicate_errors(
+    items: Sequence[TransactionIn] | Sequence[tuple[int, Any]],
+) -> list[FieldError]:
+    seen: dict[Any, int] = {}
+    errors = []
+    for position, item in enumerate(items):
+        index, tx_id = (position, item.transaction_id) if isinstance(item, TransactionIn) else item
+        if not isinstance(tx_id, str):
+            continue
+        if tx_id in seen:
+            errors.append(
+                FieldError(
+                    "transaction_id",
+                    f"duplicate of item {seen[tx_id]} in this batch",
+                    index,
+                )
+            )
+        else:
+            seen[tx_id] = index
+    return errors
