@@ -9,7 +9,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from detection.models import Transaction
+from detection.models import Prediction, Transaction
 from detection.schema import TransactionIn
 
 _COLUMNS = (
@@ -96,3 +96,44 @@ def _db_values(item: TransactionIn, received_at: Any) -> tuple[Any, ...]:
         adapt_datetime(item.previous_transaction_at),
         received_at,
     )
+
+
+def predictions_upsert(*, rows: Sequence[tuple[int, int, float, float, bool, str]]) -> None:
+    """Store (transaction pk, model version pk, score, threshold, is_anomaly,
+    reasons JSON) rows; scoring a pair again replaces its earlier result."""
+    if not rows:
+        return
+    ops = connection.ops
+    now = ops.adapt_datetimefield_value(timezone.now())
+    table = ops.quote_name(Prediction._meta.db_table)
+    columns = (
+        "transaction_id",
+        "model_version_id",
+        "score",
+        "threshold",
+        "is_anomaly",
+        "reasons",
+        "scored_at",
+    )
+    column_sql = ", ".join(ops.quote_name(c) for c in columns)
+    updates = ", ".join(f"{ops.quote_name(c)} = EXCLUDED.{ops.quote_name(c)}" for c in columns[2:])
+    per_statement = 32_000 // len(columns)
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            params: list[Any] = []
+            for row in chunk:
+                params.extend((*row, now))
+            placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO {table} ({column_sql}) VALUES {placeholders} "
+                f"ON CONFLICT (transaction_id, model_version_id) DO UPDATE SET {updates}",
+                params,
+            )
+
+
+def transactions_flag(*, flagged: Sequence[int], cleared: Sequence[int]) -> None:
+    """Record the latest verdict on the transactions (by primary key)."""
+    for value, pks in ((True, flagged), (False, cleared)):
+        for start in range(0, len(pks), 10_000):
+            Transaction.objects.filter(pk__in=pks[start : start + 10_000]).update(flagged=value)

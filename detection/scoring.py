@@ -1,0 +1,342 @@
+"""The one scoring path: online (API, pages) and batch (commands) alike.
+
+features (transaction + account history) → each requested active detector →
+score, threshold, verdict → flagged by the configured rule → reasons →
+optionally stored as Prediction rows.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
+
+from detection import metrics
+from detection.detectors import Detector
+from detection.features import (
+    MODEL_FEATURES,
+    Columns,
+    columns_concat,
+    columns_length,
+    columns_take,
+    compute_features,
+    feature_matrix,
+)
+from detection.history import account_history, frame_from_items, frame_from_queryset
+from detection.models import Algorithm, Prediction, ReviewStatus, Transaction
+from detection.reasons import explain
+from detection.registry import active_detectors
+from detection.schema import TransactionIn
+from detection.store import predictions_upsert, transactions_flag, transactions_insert
+
+log = structlog.get_logger("detection")
+
+MERCHANT_FRAUD_DAYS = 30
+_MERCHANT_COLUMN = MODEL_FEATURES.index("merchant_amount_z")
+
+
+@dataclass(frozen=True)
+class ModelScore:
+    algorithm: str
+    model_version_id: int
+    model_version: int
+    score: float
+    threshold: float
+    is_anomaly: bool
+
+
+@dataclass(frozen=True)
+class ScoredTransaction:
+    transaction_id: str
+    flagged: bool
+    predictions: dict[str, ModelScore]
+    reasons: list[str]
+    stored: bool
+    pk: int | None = None
+
+
+def flag_rule(rule: str | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """``both``: every requested model says anomaly; ``either``: any of them."""
+    chosen = rule or settings.ML_FLAG_RULE
+    if chosen == "both":
+        return lambda verdicts: verdicts.all(axis=0)
+    if chosen == "either":
+        return lambda verdicts: verdicts.any(axis=0)
+    raise ValueError(f"unknown flag rule {chosen!r}")
+
+
+def lookback_seconds() -> int:
+    return settings.ML_HISTORY_DAYS * 86400
+
+
+def _utc(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def merchant_fraud_counts(frame: Columns) -> np.ndarray:
+    """Confirmed frauds at each row's merchant in the 30 days before it."""
+    ts = frame["ts"]
+    counts = np.zeros(len(ts), dtype=int)
+    if not len(ts):
+        return counts
+    window = MERCHANT_FRAUD_DAYS * 86400
+    confirmed: dict[str, list[int]] = {}
+    for merchant, when in Transaction.objects.filter(
+        review__status=ReviewStatus.CONFIRMED_FRAUD,
+        merchant_id__in=sorted(set(frame["merchant_id"])),
+        timestamp__gte=_utc(int(ts.min()) - window),
+        timestamp__lt=_utc(int(ts.max())),
+    ).values_list("merchant_id", "timestamp"):
+        confirmed.setdefault(merchant, []).append(int(when.timestamp()))
+    for merchant, times in confirmed.items():
+        times_sorted = np.sort(np.asarray(times))
+        rows = np.flatnonzero(frame["merchant_id"] == merchant)
+        counts[rows] = np.searchsorted(times_sorted, ts[rows], "left") - np.searchsorted(
+            times_sorted, ts[rows] - window, "left"
+        )
+    return counts
+
+
+def score_rows(
+    detectors: dict[str, Detector],
+    features: Columns,
+    frame: Columns,
+    *,
+    record: bool = True,
+) -> dict[str, np.ndarray]:
+    """Each detector's scores for these rows (features aligned with frame)."""
+    base = feature_matrix(features)
+    log_amount = features["log_amount"]
+    merchants = frame["merchant_id"]
+    scores = {}
+    for algorithm, detector in detectors.items():
+        started = time.perf_counter()
+        X = base.copy()
+        # Each version carries the merchant profile it was trained with.
+        X[:, _MERCHANT_COLUMN] = np.clip(
+            detector.merchant_stats.zscore(merchants, log_amount), -10, 10
+        )
+        scores[algorithm] = detector.score(X)
+        elapsed = time.perf_counter() - started
+        if record:
+            anomalies = int((scores[algorithm] >= detector.threshold).sum())
+            metrics.record_predictions(algorithm, anomalies, len(X) - anomalies, elapsed)
+    return scores
+
+
+def _results(
+    detectors: dict[str, Detector],
+    scores: dict[str, np.ndarray],
+    reasons: list[list[str]],
+    targets: Columns,
+    *,
+    stored: bool,
+    rule: str | None,
+) -> list[ScoredTransaction]:
+    verdicts = np.vstack([scores[a] >= detectors[a].threshold for a in detectors])
+    flagged = flag_rule(rule)(verdicts)
+    pks = targets["pk"]
+    ids = targets["transaction_id"]
+    results = []
+    for i in range(len(ids)):
+        predictions = {
+            algorithm: ModelScore(
+                algorithm=algorithm,
+                model_version_id=detector.version_id,
+                model_version=detector.version,
+                score=float(scores[algorithm][i]),
+                threshold=detector.threshold,
+                is_anomaly=bool(verdicts[j, i]),
+            )
+            for j, (algorithm, detector) in enumerate(detectors.items())
+        }
+        results.append(
+            ScoredTransaction(
+                transaction_id=str(ids[i]),
+                flagged=bool(flagged[i]),
+                predictions=predictions,
+                reasons=reasons[i],
+                stored=stored,
+                pk=int(pks[i]) if pks[i] >= 0 else None,
+            )
+        )
+    return results
+
+
+def _persist(results: Sequence[ScoredTransaction], *, all_models: bool) -> None:
+    rows = []
+    for result in results:
+        reasons = json.dumps(result.reasons)
+        for prediction in result.predictions.values():
+            rows.append(
+                (
+                    result.pk,
+                    prediction.model_version_id,
+                    prediction.score,
+                    prediction.threshold,
+                    prediction.is_anomaly,
+                    reasons,
+                )
+            )
+    predictions_upsert(rows=rows)
+    if all_models:
+        transactions_flag(
+            flagged=[r.pk for r in results if r.flagged],
+            cleared=[r.pk for r in results if not r.flagged],
+        )
+
+
+def transactions_score(
+    *,
+    items: Sequence[TransactionIn],
+    algorithms: tuple[str, ...] | None = None,
+    persist: bool = True,
+    rule: str | None = None,
+) -> list[ScoredTransaction]:
+    """Score incoming transactions against their accounts' stored history.
+
+    With ``persist`` new transactions are stored first (an id already stored is
+    not stored again: its stored record is scored instead), and predictions are
+    stored with them. The result is in input order.
+    Raises NoActiveModel / ArtifactError when a requested model is unusable.
+    """
+    detectors = active_detectors(algorithms)
+    if persist:
+        with transaction.atomic():
+            inserted = transactions_insert(items=items)
+            stored = frame_from_queryset(
+                Transaction.objects.filter(transaction_id__in=[i.transaction_id for i in items])
+            )
+        # The stored record is what gets scored, in the order it was asked for.
+        position = {tx_id: row for row, tx_id in enumerate(stored["transaction_id"])}
+        targets = columns_take(stored, np.array([position[i.transaction_id] for i in items]))
+    else:
+        inserted = {}
+        targets = frame_from_items(items)
+    history = account_history(
+        account_ids=targets["account_id"],
+        since=_utc(int(targets["ts"].min()) - lookback_seconds()),
+        before=_utc(int(targets["ts"].max()) + 1),
+        exclude_transaction_ids=targets["transaction_id"],
+    )
+    frame = columns_concat([history, targets])
+    features = compute_features(frame, lookback=lookback_seconds(), merchant_stats=None)
+    features = columns_take(features, slice(columns_length(history), None))
+    scores = score_rows(detectors, features, targets)
+    features["merchant_amount_z"] = _merchant_z_for_reasons(detectors, features, targets)
+    reasons = explain(features, targets, merchant_fraud_counts(targets))
+    results = _results(detectors, scores, reasons, targets, stored=persist, rule=rule)
+    if persist:
+        with transaction.atomic():
+            _persist(results, all_models=set(detectors) == set(Algorithm.values))
+    flagged = sum(r.flagged for r in results)
+    metrics.record_batch(len(results), flagged)
+    if flagged:
+        log.info(
+            "transactions.flagged",
+            count=flagged,
+            batch=len(results),
+            new=len(inserted),
+            transaction_ids=[r.transaction_id for r in results if r.flagged][:20],
+        )
+    return results
+
+
+def _merchant_z_for_reasons(
+    detectors: dict[str, Detector], features: Columns, frame: Columns
+) -> np.ndarray:
+    # Reasons quote the most recently trained merchant profile.
+    newest = max(detectors.values(), key=lambda d: d.version_id)
+    return np.clip(
+        newest.merchant_stats.zscore(frame["merchant_id"], features["log_amount"]), -10, 10
+    )
+
+
+@dataclass
+class BatchScoreSummary:
+    scored: int = 0
+    flagged: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    per_model_anomalies: dict[str, int] = field(default_factory=dict)
+
+
+def stored_transactions_score(
+    *,
+    since: datetime | None = None,
+    rescore: bool = False,
+    chunk_size: int = 20_000,
+    progress: Callable[[int], None] | None = None,
+) -> BatchScoreSummary:
+    """Score stored transactions with the active versions, chunk by chunk.
+
+    Each chunk commits on its own and, unless ``rescore``, transactions that
+    already have a prediction from every active version are skipped, so an
+    interrupted run resumes where it stopped.
+    """
+    started = time.perf_counter()
+    detectors = active_detectors()
+    lookback = lookback_seconds()
+    queryset = Transaction.objects.all()
+    if since is not None:
+        queryset = queryset.filter(timestamp__gte=since - timedelta(seconds=lookback))
+    frame = frame_from_queryset(queryset)
+    summary = BatchScoreSummary(per_model_anomalies=dict.fromkeys(detectors, 0))
+    if not columns_length(frame):
+        return summary
+    features = compute_features(frame, lookback=lookback, merchant_stats=None)
+    wanted = np.ones(columns_length(frame), dtype=bool)
+    if since is not None:
+        wanted &= frame["ts"] >= int(since.timestamp())
+    if not rescore:
+        done = np.fromiter(
+            Prediction.objects.filter(
+                model_version_id__in=[d.version_id for d in detectors.values()]
+            )
+            .values("transaction_id")
+            .annotate(n=Count("id"))
+            .filter(n=len(detectors))
+            .values_list("transaction_id", flat=True),
+            dtype=np.int64,
+        )
+        already = np.isin(frame["pk"], done) & wanted
+        summary.skipped = int(already.sum())
+        wanted &= ~already
+    positions = np.flatnonzero(wanted)
+    for begin in range(0, len(positions), chunk_size):
+        rows = positions[begin : begin + chunk_size]
+        chunk_frame = columns_take(frame, rows)
+        chunk_features = columns_take(features, rows)
+        scores = score_rows(detectors, chunk_features, chunk_frame)
+        chunk_features["merchant_amount_z"] = _merchant_z_for_reasons(
+            detectors, chunk_features, chunk_frame
+        )
+        reasons = explain(chunk_features, chunk_frame, merchant_fraud_counts(chunk_frame))
+        results = _results(detectors, scores, reasons, chunk_frame, stored=True, rule=None)
+        with transaction.atomic():
+            _persist(results, all_models=True)
+        summary.scored += len(results)
+        summary.flagged += sum(r.flagged for r in results)
+        for algorithm, detector in detectors.items():
+            summary.per_model_anomalies[algorithm] += int(
+                (scores[algorithm] >= detector.threshold).sum()
+            )
+        if progress is not None:
+            progress(len(results))
+    summary.seconds = time.perf_counter() - started
+    log.info(
+        "transactions.scored",
+        scored=summary.scored,
+        flagged=summary.flagged,
+        skipped=summary.skipped,
+        seconds=round(summary.seconds, 3),
+    )
+    return summary
