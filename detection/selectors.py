@@ -69,10 +69,14 @@ def model_versions_list() -> QuerySet[ModelVersion]:
 
 
 def latest_predictions(transaction: Transaction) -> dict[str, Prediction]:
-    """The newest version's prediction per algorithm, from prefetched rows."""
+    """Per algorithm, the active version's prediction, else the newest version's
+    (from prefetched rows: no query per transaction)."""
     latest: dict[str, Prediction] = {}
     for prediction in transaction.predictions.all():
         algorithm = prediction.model_version.algorithm
-        if algorithm not in latest:
+        current = latest.get(algorithm)
+        if current is None or (
+            prediction.model_version.is_active and not current.model_version.is_active
+        ):
             latest[algorithm] = prediction
     return latest
