@@ -18,6 +18,7 @@ from ipaddress import ip_address
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     BeforeValidator,
@@ -81,8 +82,22 @@ def _finite_decimal(value: Any) -> Any:
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = re.compile(rf"^{_OCTET}(?:\.{_OCTET}){{3}}$")
 
+# C0 and C1 control characters: PostgreSQL cannot store NUL at all, and a
+# newline or escape in a label breaks every CSV, log line and page it lands in.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A bare number is not a date: read as Unix seconds, "20230411" would silently
+# become 23 August 1970.
+_NUMBER = re.compile(r"\s*[-+]?\d+(?:\.\d*)?\s*")
+
+
+def _printable(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
-Label = Annotated[str, Field(min_length=1, max_length=64)]
+Label = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_printable)]
 Timestamp = datetime
 Money = Annotated[Decimal, BeforeValidator(_finite_decimal), Field(allow_inf_nan=False)]
 Count = Annotated[int, BeforeValidator(_refuse_bool)]
@@ -123,12 +138,15 @@ class TransactionIn(BaseModel):
     def _utc(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        if not (1970 <= value.year <= 2100):
-            raise ValueError("must be between 1970 and 2100")
         # Naive times are read as UTC, the zone the bank's files are written in.
         if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value if value.tzinfo is UTC else value.astimezone(UTC)
+            value = value.replace(tzinfo=UTC)
+        elif value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        # Checked in UTC, so an offset cannot carry a time across the bounds.
+        if not (1970 <= value.year <= 2100):
+            raise ValueError("must be between 1970 and 2100")
+        return value
 
     @field_validator("ip_address")
     @classmethod
@@ -136,14 +154,27 @@ class TransactionIn(BaseModel):
         if _IPV4.match(value):
             return value  # already canonical; skips ipaddress' slow parser on the hot path
         try:
-            return str(ip_address(value))
+            address = ip_address(value)
         except ValueError:
             raise ValueError("must be an IPv4 or IPv6 address") from None
+        # Unpacked like Transaction.ip_address (unpack_ipv4=True), so one client
+        # is one address whether it came in as ::ffff:1.2.3.4 or 1.2.3.4.
+        mapped = getattr(address, "ipv4_mapped", None)
+        return str(mapped if mapped is not None else address)
 
     @field_validator("previous_transaction_at", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("timestamp", "previous_transaction_at", mode="before")
+    @classmethod
+    def _not_a_number(cls, value: Any) -> Any:
+        if (isinstance(value, int | float | Decimal) and not isinstance(value, bool)) or (
+            isinstance(value, str) and _NUMBER.fullmatch(value)
+        ):
+            raise ValueError("expected a date and time such as 2023-04-11 16:29:14, not a number")
+        return value
 
     def as_row(self) -> dict[str, Any]:
         """The values as the Transaction model's fields."""
@@ -202,6 +233,11 @@ def _message(error: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "this field is required"
     if kind == "extra_forbidden":
+        given = error["loc"][0] if error["loc"] else ""
+        canonical = CANONICAL_NAMES.get(given) if isinstance(given, str) else None
+        if canonical is not None:
+            # Another name of a field that was given too; the other one was used.
+            return f"{canonical} is given twice, under two names; give each field once"
         return "unknown field"
     message = str(error["msg"])
     # pydantic prefixes messages raised from our validators with "Value error, ".
@@ -216,7 +252,12 @@ def _errors_of(exc: ValidationError, index: int | None) -> list[FieldError]:
     errors = []
     for error in exc.errors(include_url=False):
         loc = [part for part in error["loc"] if isinstance(part, str)]
-        field = CANONICAL_NAMES.get(loc[0], loc[0]) if loc else "__all__"
+        if not loc:
+            field = "__all__"
+        elif error["type"] == "extra_forbidden":
+            field = loc[0]  # the name as given: that is what the sender has to remove
+        else:
+            field = CANONICAL_NAMES.get(loc[0], loc[0])
         errors.append(FieldError(field=field, message=_message(error), index=index))
     return errors
 
