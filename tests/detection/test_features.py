@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from detection.features import ALL_FEATURES, MerchantStats, columns_take, compute_features
+from detection.history import frame_from_items
+from tests.factories import habitual_items, item
+
+DAY = 86400
+LOOKBACK = 90 * DAY
+
+
+def features_of(items, lookback=LOOKBACK):
+    return compute_features(frame_from_items(items), lookback=lookback, merchant_stats=None)
+
+
+def row(features, i):
+    return {name: float(features[name][i]) for name in ALL_FEATURES}
+
+
+def test_it_never_lets_a_feature_see_its_own_or_later_transactions():
+    items = habitual_items(accounts=6, per_account=20, seed=3)
+    full = features_of(items)
+    frame = frame_from_items(items)
+    for i in range(0, len(items), 7):
+        same_account = frame["account_id"] == frame["account_id"][i]
+        earlier = same_account & (frame["ts"] < frame["ts"][i])
+        # Only the strictly earlier history of the account, then the row itself.
+        rows = np.concatenate([np.flatnonzero(earlier), [i]])
+        alone = compute_features(columns_take(frame, rows), lookback=LOOKBACK, merchant_stats=None)
+        assert row(alone, len(rows) - 1) == pytest.approx(row(full, i), rel=1e-9, abs=1e-12)
+
+
+def test_it_gives_past_transactions_the_same_features_whatever_comes_later():
+    items = habitual_items(accounts=3, per_account=15, seed=4)
+    before = features_of(items[:30])
+    later = features_of(items)
+    for i in range(30):
+        assert row(later, i) == pytest.approx(row(before, i))
+
+
+def test_it_does_not_let_transactions_at_the_same_second_see_each_other():
+    first = item(transaction_id="A1", timestamp="2024-03-01T10:00:00Z", device_id="D1")
+    twin = item(transaction_id="A2", timestamp="2024-03-01T10:00:00Z", device_id="D2")
+    features = features_of([first, twin])
+    assert list(features["account_history"]) == [0.0, 0.0]
+    assert list(features["count_1h"]) == [0.0, 0.0]
+
+
+def test_it_computes_amount_and_velocity_signals_from_the_history():
+    items = [
+        item(transaction_id="T1", amount="10.00", timestamp="2024-03-01T10:00:00Z"),
+        item(transaction_id="T2", amount="10.00", timestamp="2024-03-01T10:30:00Z"),
+        item(transaction_id="T3", amount="10.00", timestamp="2024-03-01T10:40:00Z"),
+        item(
+            transaction_id="T4",
+            amount="1000.00",
+            timestamp="2024-03-01T11:20:00Z",
+            device_id="D999",
+            location="Austin",
+        ),
+    ]
+    features = features_of(items)
+    last = row(features, 3)
+    assert last["account_history"] == pytest.approx(math.log1p(3))
+    # T1 (80 minutes earlier) is outside the hour; T2 and T3 are inside.
+    assert last["count_1h"] == pytest.approx(math.log1p(2))
+    assert last["count_24h"] == pytest.approx(math.log1p(3))
+    assert last["log_since_previous"] == pytest.approx(math.log1p(40 * 60))
+    assert last["amount_vs_account"] == pytest.approx(math.log1p(1000) - math.log1p(10))
+    assert last["new_device"] == 1.0
+    assert last["new_location"] == 1.0
+    assert last["new_merchant"] == 0.0
+    assert last["device_share"] == 0.0
+    assert last["merchant_share"] == 1.0
+    assert last["sum_24h_vs_typical"] == pytest.approx(math.log1p(30 / 10), rel=1e-6)
+
+
+def test_it_treats_an_account_without_history_as_new_but_not_unusual():
+    features = features_of([item()])
+    first = row(features, 0)
+    assert first["account_history"] == 0.0
+    assert first["new_device"] == first["new_ip"] == first["new_merchant"] == 0.0
+    assert first["amount_vs_account"] == 0.0
+    assert first["device_share"] == 1.0
+
+
+def test_it_forgets_history_older_than_the_lookback_window():
+    old = item(transaction_id="OLD", timestamp="2024-01-01T10:00:00Z", device_id="D7")
+    new = item(transaction_id="NEW", timestamp="2024-03-01T10:00:00Z", device_id="D8")
+    features = compute_features(frame_from_items([old, new]), lookback=30 * DAY, merchant_stats=None)
+    assert features["account_history"][1] == 0.0
+
+
+def test_it_encodes_calendar_parts_with_cosines_for_every_cycle():
+    # 2024-03-01 was a Friday.
+    features = features_of([item(timestamp="2024-03-01T06:00:00Z")])
+    first = row(features, 0)
+    assert (first["hour"], first["weekday"], first["month"], first["day"]) == (6.0, 4.0, 3.0, 1.0)
+    # The earlier system's day-of-month "cosine" was a sine; day 1 must give cos(0) = 1.
+    assert first["day_cos"] == pytest.approx(1.0)
+    assert first["day_sin"] == pytest.approx(0.0)
+    assert first["hour_cos"] == pytest.approx(math.cos(2 * math.pi * 6 / 24))
+
+
+def test_it_flags_a_large_share_of_the_funds():
+    features = features_of([item(amount="900.00", account_balance="100.00")])
+    assert features["amount_to_funds"][0] == pytest.approx(0.9)
+    assert features["high_share_of_funds"][0] == 1.0
+
+
+def test_it_scores_merchant_amounts_against_the_merchant_profile():
+    merchants = np.array(["M1"] * 20 + ["M2"] * 20, dtype=object)
+    amounts = np.array([10.0] * 10 + [12.0] * 10 + [500.0] * 20)
+    stats = MerchantStats.fit(merchants, amounts)
+    z = stats.zscore(np.array(["M1", "M2", "UNKNOWN"], dtype=object), np.log1p([500.0] * 3))
+    assert z[0] > 10  # 500 at a merchant where people spend 10-12
+    assert abs(z[1]) < 1e-9
+    assert math.isfinite(z[2])
+
+
+def test_it_gives_the_same_features_to_the_same_rows_in_any_input_order():
+    items = habitual_items(accounts=4, per_account=10, seed=5)
+    shuffled = list(reversed(items))
+    forward = features_of(items)
+    backward = features_of(shuffled)
+    n = len(items)
+    for i in range(n):
+        assert row(forward, i) == pytest.approx(row(backward, n - 1 - i))
