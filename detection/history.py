@@ -24,7 +24,9 @@ class EpochSeconds(Func):
         return self.as_sql(
             compiler,
             connection,
-            template="CAST(strftime('%%s', %(expressions)s) AS INTEGER)",
+            # unixepoch() (SQLite 3.38+) rather than strftime('%s'): a literal
+            # %s would be taken for a query placeholder by the driver wrapper.
+            template="unixepoch(%(expressions)s)",
             **extra_context,
         )
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from detection.features import Columns
 
-MAX_REASONS = 4
+MAX_REASONS = 5
 
 
 def _fmt_ratio(value: float) -> str:
@@ -40,17 +40,17 @@ def explain(features: Columns, frame: Columns, merchant_frauds: np.ndarray) -> l
         ),
         (
             features["new_device"] > 0,
-            np.full(n, 1.5),
+            np.full(n, 2.2),
             lambda i: "first use of this device by the account",
         ),
         (
             features["new_ip"] > 0,
-            np.full(n, 1.2),
+            np.full(n, 1.6),
             lambda i: "first use of this IP address by the account",
         ),
         (
             features["new_location"] > 0,
-            np.full(n, 1.3),
+            np.full(n, 2.0),
             lambda i: f"first transaction from {location[i]} for this account",
         ),
         (
@@ -76,7 +76,7 @@ def explain(features: Columns, frame: Columns, merchant_frauds: np.ndarray) -> l
         ),
         (
             merchant_z >= 3,
-            merchant_z / 2.0,
+            merchant_z / 3.0,
             lambda i: f"amount is unusually high for merchant {merchant[i]}",
         ),
         (

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import pytest
+
+from detection.models import Prediction, ReviewStatus, Transaction
+from detection.registry import NoActiveModel
+from detection.reviews import review_set
+from detection.scoring import stored_transactions_score, transactions_score
+from tests.factories import item
+
+pytestmark = pytest.mark.django_db
+
+
+def takeover(transaction_id="ATTACK1", **overrides):
+    """A transaction of account AC00003 from a new device, IP and city, at night,
+    for far more than it usually spends, after several failed logins."""
+    values = {
+        "transaction_id": transaction_id,
+        "account_id": "AC00003",
+        "amount": "9500.00",
+        "timestamp": "2024-04-20T03:12:00Z",
+        "location": "Anchorage",
+        "device_id": "D999999",
+        "ip_address": "203.0.113.9",
+        "merchant_id": "M077",
+        "login_attempts": 5,
+        "account_balance": "120.00",
+    }
+    return item(**(values | overrides))
+
+
+def test_it_flags_an_account_takeover_with_reasons(trained):
+    [result] = transactions_score(items=[takeover()], persist=False)
+    assert result.flagged
+    assert set(result.predictions) == {"isolation_forest", "local_outlier_factor"}
+    for prediction in result.predictions.values():
+        assert prediction.is_anomaly
+        assert prediction.score >= prediction.threshold
+    assert "first use of this device by the account" in result.reasons
+    assert any("x this account's typical amount" in reason for reason in result.reasons)
+
+
+def test_it_does_not_flag_a_habitual_transaction(trained, history):
+    last = history[-1]
+    habitual = item(
+        transaction_id="HABIT1",
+        account_id=last.account_id,
+        amount=str(last.amount),
+        timestamp="2024-04-20T12:00:00Z",
+        location=last.location,
+        device_id=last.device_id,
+        ip_address=last.ip_address,
+        merchant_id=last.merchant_id,
+        account_balance=str(last.account_balance),
+    )
+    [result] = transactions_score(items=[habitual], persist=False)
+    assert not result.flagged
+
+
+def test_it_scores_the_same_transaction_alike_online_and_in_batch(trained):
+    [online] = transactions_score(items=[takeover()], persist=True)
+    stored_transactions_score(rescore=True)
+    batch = {
+        p.model_version.algorithm: p
+        for p in Prediction.objects.filter(transaction__transaction_id="ATTACK1").select_related(
+            "model_version"
+        )
+    }
+    for algorithm, prediction in online.predictions.items():
+        assert batch[algorithm].score == pytest.approx(prediction.score, rel=1e-12)
+        assert batch[algorithm].reasons == online.reasons
+
+
+def test_it_stores_a_transaction_once_and_scores_the_stored_record(trained):
+    first = transactions_score(items=[takeover()], persist=True)
+    # A retry with different values must not overwrite what was stored.
+    retry = transactions_score(items=[takeover(login_attempts=1)], persist=True)
+    assert Transaction.objects.filter(transaction_id="ATTACK1").count() == 1
+    assert Transaction.objects.get(transaction_id="ATTACK1").login_attempts == 5
+    assert (
+        retry[0].predictions["isolation_forest"].score
+        == first[0].predictions["isolation_forest"].score
+    )
+    assert Prediction.objects.filter(transaction__transaction_id="ATTACK1").count() == 2
+    assert Transaction.objects.get(transaction_id="ATTACK1").flagged is True
+
+
+def test_it_stores_nothing_without_persist(trained):
+    before = Transaction.objects.count()
+    transactions_score(items=[takeover()], persist=False)
+    assert Transaction.objects.count() == before
+    assert not Prediction.objects.filter(transaction__transaction_id="ATTACK1").exists()
+
+
+def test_it_answers_in_input_order(trained):
+    items = [takeover(f"ORDER{i}") for i in (3, 1, 2)]
+    results = transactions_score(items=items, persist=True)
+    assert [r.transaction_id for r in results] == ["ORDER3", "ORDER1", "ORDER2"]
+
+
+def test_it_scores_with_one_model_when_asked(trained):
+    [result] = transactions_score(items=[takeover()], algorithms=("isolation_forest",))
+    assert set(result.predictions) == {"isolation_forest"}
+    # One model's verdict alone does not overwrite the stored two-model verdict.
+    assert Transaction.objects.get(transaction_id="ATTACK1").flagged is None
+
+
+def test_it_applies_the_configured_rule(trained, settings):
+    borderline = takeover(login_attempts=1, amount="400.00", account_balance="9000.00")
+    both = transactions_score(items=[borderline], persist=False, rule="both")[0]
+    either = transactions_score(items=[borderline], persist=False, rule="either")[0]
+    verdicts = [p.is_anomaly for p in both.predictions.values()]
+    assert both.flagged == all(verdicts)
+    assert either.flagged == any(verdicts)
+    settings.ML_FLAG_RULE = "either"
+    assert transactions_score(items=[borderline], persist=False)[0].flagged == any(verdicts)
+
+
+def test_it_sees_history_stored_by_earlier_requests(trained):
+    transactions_score(items=[takeover("FIRST")], persist=True)
+    [second] = transactions_score(
+        items=[takeover("SECOND", timestamp="2024-04-20T03:20:00Z")], persist=False
+    )
+    assert "first use of this device by the account" not in second.reasons
+    assert "first transaction from Anchorage for this account" not in second.reasons
+
+
+def test_it_names_confirmed_fraud_at_the_merchant(trained, staff):
+    [first] = transactions_score(items=[takeover("FRAUD1")], persist=True)
+    review_set(
+        transaction=Transaction.objects.get(transaction_id="FRAUD1"),
+        status=ReviewStatus.CONFIRMED_FRAUD,
+        reviewer=staff,
+    )
+    [later] = transactions_score(
+        items=[takeover("FRAUD2", account_id="AC00005", timestamp="2024-04-21T10:00:00Z")],
+        persist=False,
+    )
+    assert "1 confirmed fraud at merchant M077 in the last 30 days" in later.reasons
+
+
+def test_it_refuses_to_score_without_active_models(history):
+    with pytest.raises(NoActiveModel):
+        transactions_score(items=[takeover()], persist=True)
+    assert not Transaction.objects.filter(transaction_id="ATTACK1").exists()
+
+
+def test_it_resumes_batch_scoring_where_it_stopped(trained):
+    total = Transaction.objects.count()
+    assert stored_transactions_score().scored == total
+    Prediction.objects.filter(transaction__in=Transaction.objects.all()[:100]).delete()
+    summary = stored_transactions_score()
+    assert summary.scored == 100
+    assert summary.skipped == total - 100
+    again = stored_transactions_score()
+    assert again.scored == 0
+    rescored = stored_transactions_score(rescore=True)
+    assert rescored.scored == total
+    assert Prediction.objects.count() == 2 * total
