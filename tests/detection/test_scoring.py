@@ -126,7 +126,7 @@ def test_it_sees_history_stored_by_earlier_requests(trained):
 
 
 def test_it_names_confirmed_fraud_at_the_merchant(trained, staff):
-    [first] = transactions_score(items=[takeover("FRAUD1")], persist=True)
+    transactions_score(items=[takeover("FRAUD1")], persist=True)
     review_set(
         transaction=Transaction.objects.get(transaction_id="FRAUD1"),
         status=ReviewStatus.CONFIRMED_FRAUD,
