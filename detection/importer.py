@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, TextIO
 
 from django.db import transaction
 
@@ -88,7 +90,7 @@ def _scan(path: Path) -> int:
     return lines
 
 
-def _header_fields(header: list[str], path: Path) -> list[str]:
+def _header_fields(header: list[str], path: Path | str) -> list[str]:
     names = [name.strip().lstrip("\ufeff") for name in header]
     canonical = [CANONICAL_NAMES.get(name) for name in names]
     unknown = [name for name, known in zip(names, canonical, strict=True) if known is None]
@@ -105,22 +107,63 @@ def _header_fields(header: list[str], path: Path) -> list[str]:
 
 def _rows(path: Path) -> Iterator[tuple[int, list[str] | None, list[str]]]:
     with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
+        yield from _records(handle, path)
+
+
+def _records(handle: TextIO, path: Path | str) -> Iterator[tuple[int, list[str] | None, list[str]]]:
+    reader = csv.reader(handle)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ImportFileError(f"{path}: the file is empty") from None
+    except csv.Error as exc:
+        raise ImportFileError(f"{path}: not a CSV file ({exc})") from None
+    yield 1, None, header
+    while True:
         try:
-            header = next(reader)
+            row = next(reader)
         except StopIteration:
-            raise ImportFileError(f"{path}: the file is empty") from None
+            return
         except csv.Error as exc:
-            raise ImportFileError(f"{path}: not a CSV file ({exc})") from None
-        yield 1, None, header
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise ImportFileError(f"{path}: line {reader.line_num}: {exc}") from None
-            yield reader.line_num, row, header
+            raise ImportFileError(f"{path}: line {reader.line_num}: {exc}") from None
+        yield reader.line_num, row, header
+
+
+def _validated(
+    records: Iterator[tuple[int, list[str] | None, list[str]]],
+    path: Path | str,
+    rejected: list[RejectedRow],
+) -> Iterator[TransactionIn | None]:
+    """Each data row through the shared schema: the item, or None with its
+    problems appended to ``rejected``. Blank lines are skipped."""
+    columns: list[str] = []
+    seen: dict[str, int] = {}
+    for line, row, header in records:
+        if row is None:
+            columns = _header_fields(header, path)
+            continue
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # blank line
+        if len(row) != len(columns):
+            rejected.append(
+                RejectedRow(line, "__all__", f"expected {len(columns)} fields, found {len(row)}")
+            )
+            yield None
+            continue
+        try:
+            item = validate_transaction(dict(zip(columns, row, strict=True)))
+        except InvalidTransactions as exc:
+            rejected.extend(RejectedRow(line, e.field, e.message) for e in exc.errors)
+            yield None
+            continue
+        first_line = seen.setdefault(item.transaction_id, line)
+        if first_line != line:
+            rejected.append(
+                RejectedRow(line, "transaction_id", f"duplicate of line {first_line} in this file")
+            )
+            yield None
+            continue
+        yield item
 
 
 def import_transactions_csv(
@@ -131,8 +174,6 @@ def import_transactions_csv(
         raise ValueError("chunk_size must be at least 1")
     _scan(path)
     summary = ImportSummary()
-    columns: list[str] = []
-    seen: dict[str, int] = {}
     pending: list[TransactionIn] = []
 
     def flush() -> None:
@@ -144,28 +185,9 @@ def import_transactions_csv(
             progress(len(pending))
         pending.clear()
 
-    for line, row, header in _rows(path):
-        if row is None:
-            columns = _header_fields(header, path)
-            continue
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue  # blank line
+    for item in _validated(_rows(path), path, summary.rejected):
         summary.read += 1
-        if len(row) != len(columns):
-            summary.rejected.append(
-                RejectedRow(line, "__all__", f"expected {len(columns)} fields, found {len(row)}")
-            )
-            continue
-        try:
-            item = validate_transaction(dict(zip(columns, row, strict=True)))
-        except InvalidTransactions as exc:
-            summary.rejected.extend(RejectedRow(line, e.field, e.message) for e in exc.errors)
-            continue
-        first_line = seen.setdefault(item.transaction_id, line)
-        if first_line != line:
-            summary.rejected.append(
-                RejectedRow(line, "transaction_id", f"duplicate of line {first_line} in this file")
-            )
+        if item is None:
             continue
         pending.append(item)
         if len(pending) >= chunk_size:
@@ -175,4 +197,46 @@ def import_transactions_csv(
     return summary
 
 
-__all__ = ["FIELDS", "ImportFileError", "ImportSummary", "RejectedRow", "import_transactions_csv"]
+def read_transactions_csv(
+    fileobj: BinaryIO, *, name: str, max_bytes: int, max_rows: int
+) -> tuple[list[TransactionIn], list[RejectedRow]]:
+    """Validate an uploaded CSV file without storing anything: the valid items
+    and every rejected row, with the same checks and messages as the import.
+
+    Raises ImportFileError when the file as a whole is unusable, including one
+    larger than ``max_bytes`` or with more than ``max_rows`` transactions.
+    """
+    content = fileobj.read(max_bytes + 1)
+    if len(content) > max_bytes:
+        raise ImportFileError(f"{name}: the file is larger than {max_bytes:,} bytes")
+    if b"\x00" in content:
+        raise ImportFileError(f"{name}: binary data, not a CSV text file")
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.end == len(content) and exc.reason == "unexpected end of data":
+            raise ImportFileError(
+                f"{name}: not UTF-8 text (truncated character at the end)"
+            ) from None
+        raise ImportFileError(
+            f"{name}: not UTF-8 text (invalid byte at offset {exc.start})"
+        ) from None
+    items: list[TransactionIn] = []
+    rejected: list[RejectedRow] = []
+    records = _records(io.StringIO(text, newline=""), name)
+    for rows, item in enumerate(_validated(records, name, rejected), start=1):
+        if rows > max_rows:
+            raise ImportFileError(f"{name}: more than {max_rows:,} transactions in one file")
+        if item is not None:
+            items.append(item)
+    return items, rejected
+
+
+__all__ = [
+    "FIELDS",
+    "ImportFileError",
+    "ImportSummary",
+    "RejectedRow",
+    "import_transactions_csv",
+    "read_transactions_csv",
+]
