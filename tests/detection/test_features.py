@@ -91,7 +91,9 @@ def test_it_treats_an_account_without_history_as_new_but_not_unusual():
 def test_it_forgets_history_older_than_the_lookback_window():
     old = item(transaction_id="OLD", timestamp="2024-01-01T10:00:00Z", device_id="D7")
     new = item(transaction_id="NEW", timestamp="2024-03-01T10:00:00Z", device_id="D8")
-    features = compute_features(frame_from_items([old, new]), lookback=30 * DAY, merchant_stats=None)
+    features = compute_features(
+        frame_from_items([old, new]), lookback=30 * DAY, merchant_stats=None
+    )
     assert features["account_history"][1] == 0.0
 
 
