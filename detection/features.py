@@ -24,6 +24,7 @@ import pandas as pd
 
 HOUR = 3600
 DAY = 86400
+MERCHANT_BURST_WINDOW = 3 * DAY
 # Group codes go in the high bits and epoch seconds (< 2**33 until year 2242)
 # in the low bits of one int64 sort key.
 _TIME_BITS = np.int64(34)
@@ -68,6 +69,8 @@ ALL_FEATURES: tuple[str, ...] = (
     "amount_to_funds",
     "high_share_of_funds",
     "merchant_amount_z",
+    "merchant_novelty",
+    "merchant_burst",
     # history and velocity
     "account_history",
     "log_since_previous",
@@ -98,6 +101,7 @@ MODEL_FEATURES: tuple[str, ...] = (
     "amount_z_account",
     "amount_to_funds",
     "merchant_amount_z",
+    "merchant_burst",
     "account_history",
     "log_since_previous",
     "count_1h",
@@ -207,8 +211,34 @@ def _pair_previous_count(
     return counts
 
 
+def _merchant_burst(
+    frame: Columns, novelty: np.ndarray, merchant_recent: Columns | None
+) -> np.ndarray:
+    """Sum of merchant_novelty of the merchant's transactions in the window
+    before each row: a compromised merchant shows as several accounts, new to
+    it, spending well above their habits within days. ``merchant_recent`` adds
+    stored transactions of other accounts that are not in ``frame``."""
+    n = len(novelty)
+    merchants, ts, values = frame["merchant_id"], frame["ts"].astype(np.int64), novelty
+    if merchant_recent is not None and len(merchant_recent["ts"]):
+        merchants = np.concatenate([merchants, merchant_recent["merchant_id"]])
+        ts = np.concatenate([ts, merchant_recent["ts"].astype(np.int64)])
+        values = np.concatenate([values, merchant_recent["novelty"].astype(np.float64)])
+    codes = _codes(merchants)
+    order = np.lexsort((ts, codes))
+    key = (codes[order] << _TIME_BITS) | ts[order]
+    start, end = _window_bounds(key, MERCHANT_BURST_WINDOW)
+    burst = np.empty(len(ts), dtype=np.float64)
+    burst[order] = _window_sum(values[order], start, end)
+    return np.log1p(burst[:n])
+
+
 def compute_features(
-    frame: Columns, *, lookback: int, merchant_stats: MerchantStats | None
+    frame: Columns,
+    *,
+    lookback: int,
+    merchant_stats: MerchantStats | None,
+    merchant_recent: Columns | None = None,
 ) -> Columns:
     """All features for every row of ``frame`` (columns ``COLUMNS``), in its row order."""
     ts = frame["ts"].astype(np.int64)
@@ -329,6 +359,8 @@ def compute_features(
             out[f"{name}_share"] = share
             out[f"new_{name}"] = ((history_count > 0) & (used == 0)).astype(np.float64)
 
+    out["merchant_novelty"] = out["new_merchant"] * np.maximum(out["amount_vs_account"], 0.0)
+    out["merchant_burst"] = _merchant_burst(frame, out["merchant_novelty"], merchant_recent)
     out["login_attempts"] = frame["login_attempts"].astype(np.float64)
     out["log_duration"] = np.log1p(duration)
     return {name: out[name] for name in ALL_FEATURES}

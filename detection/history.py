@@ -128,3 +128,28 @@ def account_history(
     if excluded:
         queryset = queryset.exclude(transaction_id__in=excluded)
     return frame_from_queryset(queryset)
+
+
+def merchant_recent(
+    *,
+    merchant_ids: Iterable[str],
+    since: datetime,
+    before: datetime,
+    exclude_account_ids: Iterable[str],
+) -> Columns:
+    """Other accounts' stored transactions at these merchants in [since, before):
+    merchant, time and stored merchant_novelty (0 where never scored)."""
+    rows = list(
+        Transaction.objects.filter(
+            merchant_id__in=sorted(set(merchant_ids)), timestamp__gte=since, timestamp__lt=before
+        )
+        .exclude(account_id__in=sorted(set(exclude_account_ids)))
+        .annotate(ts=_ANNOTATIONS["ts"])
+        .values_list("merchant_id", "ts", "merchant_novelty")
+        .order_by()
+    )
+    return {
+        "merchant_id": np.array([r[0] for r in rows], dtype=object),
+        "ts": np.array([r[1] for r in rows], dtype=np.int64),
+        "novelty": np.array([r[2] or 0.0 for r in rows], dtype=np.float64),
+    }

@@ -65,6 +65,10 @@ class Transaction(models.Model):
     # The verdict of the last scoring by the active versions under the default
     # rule, kept here so listings filter on it without joining predictions.
     flagged = models.BooleanField(null=True, blank=True)
+    # How far above its own habits this was spent at a merchant new to the
+    # account (see features.py). Kept so a merchant's recent first-time big
+    # spenders can be counted without reading every customer's history.
+    merchant_novelty = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["-timestamp", "-id"]

@@ -22,6 +22,7 @@ from django.db.models import Count
 from detection import metrics
 from detection.detectors import Detector
 from detection.features import (
+    MERCHANT_BURST_WINDOW,
     MODEL_FEATURES,
     Columns,
     columns_concat,
@@ -30,12 +31,17 @@ from detection.features import (
     compute_features,
     feature_matrix,
 )
-from detection.history import account_history, frame_from_items, frame_from_queryset
+from detection.history import (
+    account_history,
+    frame_from_items,
+    frame_from_queryset,
+    merchant_recent,
+)
 from detection.models import Algorithm, Prediction, ReviewStatus, Transaction
 from detection.reasons import explain
 from detection.registry import active_detectors
 from detection.schema import TransactionIn
-from detection.store import predictions_upsert, transactions_flag, transactions_insert
+from detection.store import predictions_upsert, transactions_insert, transactions_mark
 
 log = structlog.get_logger("detection")
 
@@ -171,7 +177,9 @@ def _results(
     return results
 
 
-def _persist(results: Sequence[ScoredTransaction], *, all_models: bool) -> None:
+def _persist(
+    results: Sequence[ScoredTransaction], novelty: np.ndarray, *, all_models: bool
+) -> None:
     rows = []
     for result in results:
         reasons = json.dumps(result.reasons)
@@ -187,11 +195,10 @@ def _persist(results: Sequence[ScoredTransaction], *, all_models: bool) -> None:
                 )
             )
     predictions_upsert(rows=rows)
-    if all_models:
-        transactions_flag(
-            flagged=[r.pk for r in results if r.flagged],
-            cleared=[r.pk for r in results if not r.flagged],
-        )
+    transactions_mark(
+        rows=[(r.pk, value) for r, value in zip(results, novelty, strict=True)],
+        flagged=[r.flagged for r in results] if all_models else None,
+    )
 
 
 def transactions_score(
@@ -228,7 +235,15 @@ def transactions_score(
         exclude_transaction_ids=targets["transaction_id"],
     )
     frame = columns_concat([history, targets])
-    features = compute_features(frame, lookback=lookback_seconds(), merchant_stats=None)
+    recent = merchant_recent(
+        merchant_ids=targets["merchant_id"],
+        since=_utc(int(targets["ts"].min()) - MERCHANT_BURST_WINDOW),
+        before=_utc(int(targets["ts"].max()) + 1),
+        exclude_account_ids=targets["account_id"],
+    )
+    features = compute_features(
+        frame, lookback=lookback_seconds(), merchant_stats=None, merchant_recent=recent
+    )
     features = columns_take(features, slice(columns_length(history), None))
     scores = score_rows(detectors, features, targets)
     features["merchant_amount_z"] = _merchant_z_for_reasons(detectors, features, targets)
@@ -236,7 +251,11 @@ def transactions_score(
     results = _results(detectors, scores, reasons, targets, stored=persist, rule=rule)
     if persist:
         with transaction.atomic():
-            _persist(results, all_models=set(detectors) == set(Algorithm.values))
+            _persist(
+                results,
+                features["merchant_novelty"],
+                all_models=set(detectors) == set(Algorithm.values),
+            )
     flagged = sum(r.flagged for r in results)
     metrics.record_batch(len(results), flagged)
     if flagged:
@@ -322,7 +341,7 @@ def stored_transactions_score(
         reasons = explain(chunk_features, chunk_frame, merchant_fraud_counts(chunk_frame))
         results = _results(detectors, scores, reasons, chunk_frame, stored=True, rule=None)
         with transaction.atomic():
-            _persist(results, all_models=True)
+            _persist(results, chunk_features["merchant_novelty"], all_models=True)
         summary.scored += len(results)
         summary.flagged += sum(r.flagged for r in results)
         for algorithm, detector in detectors.items():

@@ -132,8 +132,34 @@ def predictions_upsert(*, rows: Sequence[tuple[int, int, float, float, bool, str
             )
 
 
-def transactions_flag(*, flagged: Sequence[int], cleared: Sequence[int]) -> None:
-    """Record the latest verdict on the transactions (by primary key)."""
-    for value, pks in ((True, flagged), (False, cleared)):
-        for start in range(0, len(pks), 10_000):
-            Transaction.objects.filter(pk__in=pks[start : start + 10_000]).update(flagged=value)
+def transactions_mark(*, rows: Sequence[tuple[int, float]], flagged: Sequence[bool] | None) -> None:
+    """Record on each transaction (pk, merchant_novelty) its novelty and, when
+    every algorithm was scored, the verdict: one UPDATE … FROM (VALUES …) per
+    chunk, which SQLite (3.33+) and PostgreSQL both understand."""
+    if not rows:
+        return
+    ops = connection.ops
+    table = ops.quote_name(Transaction._meta.db_table)
+    width = 3 if flagged is not None else 2
+    assignments = "merchant_novelty = v.column2" + (", flagged = v.column3" if width == 3 else "")
+    per_statement = 30_000 // width
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            params: list[Any] = []
+            for offset, (pk, novelty) in enumerate(chunk):
+                params.extend((pk, float(novelty)))
+                if flagged is not None:
+                    params.append(bool(flagged[start + offset]))
+            row_sql = "(" + ", ".join(["%s"] * width) + ")"
+            # PostgreSQL types untyped VALUES parameters from the first row;
+            # casting it makes the column types explicit on both databases.
+            first = "(CAST(%s AS BIGINT), CAST(%s AS DOUBLE PRECISION)" + (
+                ", CAST(%s AS BOOLEAN))" if width == 3 else ")"
+            )
+            values = ", ".join([first] + [row_sql] * (len(chunk) - 1))
+            cursor.execute(
+                f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v "
+                f"WHERE {table}.id = v.column1",
+                params,
+            )

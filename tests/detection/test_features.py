@@ -132,3 +132,45 @@ def test_it_gives_the_same_features_to_the_same_rows_in_any_input_order():
     n = len(items)
     for i in range(n):
         assert row(forward, i) == pytest.approx(row(backward, n - 1 - i))
+
+
+def test_it_counts_other_accounts_big_first_spends_at_the_merchant():
+    def spender(n, account, when, amount):
+        return [
+            item(
+                transaction_id=f"{account}-{i}",
+                account_id=account,
+                amount="20.00",
+                merchant_id="M001",
+                timestamp=f"2024-03-0{i + 1}T10:00:00Z",
+            )
+            for i in range(3)
+        ] + [
+            item(
+                transaction_id=f"{account}-X",
+                account_id=account,
+                amount=amount,
+                merchant_id="M666",
+                timestamp=when,
+            )
+        ]
+
+    items = spender(1, "AC1", "2024-03-05T10:00:00Z", "200.00") + spender(
+        2, "AC2", "2024-03-05T12:00:00Z", "200.00"
+    )
+    full = features_of(items)
+    first, second = 3, 7
+    assert full["merchant_novelty"][first] == pytest.approx(math.log1p(200) - math.log1p(20))
+    assert full["merchant_burst"][first] == 0.0
+    assert full["merchant_burst"][second] == pytest.approx(
+        math.log1p(full["merchant_novelty"][first])
+    )
+    # Serving sees AC1's transaction only as a stored (merchant, time, novelty) row.
+    frame = frame_from_items(items[4:])
+    recent = {
+        "merchant_id": np.array(["M666"], dtype=object),
+        "ts": np.array([frame_from_items([items[first]])["ts"][0]]),
+        "novelty": np.array([full["merchant_novelty"][first]]),
+    }
+    served = compute_features(frame, lookback=LOOKBACK, merchant_stats=None, merchant_recent=recent)
+    assert served["merchant_burst"][3] == pytest.approx(full["merchant_burst"][second])
