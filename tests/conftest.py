@@ -42,3 +42,15 @@ def analyst(django_user_model):
 @pytest.fixture
 def staff(django_user_model):
     return django_user_model.objects.create_user("staff", password="staff-pass-123", is_staff=True)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    # SQLite tests run on a file, like the product, not on Django's default
+    # shared-cache memory database: there, concurrent connections (a live
+    # server's request threads) fail at once with "database table is locked"
+    # instead of waiting on the busy timeout as real SQLite does.
+    for database in settings.DATABASES.values():
+        if database["ENGINE"].endswith("sqlite3"):
+            folder = tmp_path_factory.mktemp("sqlite")
+            database.setdefault("TEST", {})["NAME"] = str(folder / "test.sqlite3")
