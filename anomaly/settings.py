@@ -156,7 +156,11 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_MINUTES", 15, minimum=0) / 60  # hou
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+# The client's address as the request log reads it: X-Forwarded-For trusted
+# only as far as TRUSTED_PROXY_COUNT proxies reach. (AXES_IPWARE_* settings
+# need django-ipware, which is not installed: axes would read REMOTE_ADDR, and
+# behind Traefik every client would share the proxy's address and lockouts.)
+AXES_CLIENT_IP_CALLABLE = "anomaly.middleware.client_ip"
 AXES_VERBOSE = False
 
 # --- i18n / static --------------------------------------------------------
