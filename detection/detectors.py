@@ -40,6 +40,9 @@ def build_pipeline(algorithm: str, params: dict[str, Any]) -> Pipeline:
             n_neighbors=params["n_neighbors"],
             contamination=params["contamination"],
             novelty=True,
+            # With more than ~15 features space-partitioning trees visit most
+            # leaves anyway; scikit-learn's "auto" picks brute force there too.
+            algorithm="brute",
             n_jobs=params.get("n_jobs", 1),
         )
     else:
@@ -103,20 +106,30 @@ class FastIsolationForest:
 
 
 class FastLof:
-    """LOF novelty scores from the fitted neighbour index, without the input
-    validation scikit-learn repeats on every call."""
+    """LOF novelty scores for a few rows by brute force in numpy.
+
+    scikit-learn's k-NN dispatch costs milliseconds per call, which dominates
+    online requests of a few transactions; for large batches its parallel
+    chunked search is faster, so those go to it.
+    """
+
+    SMALL_BATCH = 64
 
     def __init__(self, lof: LocalOutlierFactor) -> None:
-        self.tree = lof._tree if lof._fit_method in ("kd_tree", "ball_tree") else None
         self.lof = lof
         self.k = lof.n_neighbors_
+        self.fit_X = np.ascontiguousarray(lof._fit_X, dtype=np.float64)
+        self.fit_sq = (self.fit_X**2).sum(axis=1)
         self.k_distance = lof._distances_fit_X_[:, self.k - 1]
         self.lrd = lof._lrd
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        if self.tree is None:
+        if len(X) > self.SMALL_BATCH:
             return -self.lof.score_samples(X)
-        distances, neighbours = self.tree.query(X, k=self.k)
+        squared = (X**2).sum(axis=1)[:, None] + self.fit_sq[None, :] - 2.0 * X @ self.fit_X.T
+        np.maximum(squared, 0.0, out=squared)
+        neighbours = np.argpartition(squared, self.k - 1, axis=1)[:, : self.k]
+        distances = np.sqrt(np.take_along_axis(squared, neighbours, axis=1))
         reach = np.maximum(distances, self.k_distance[neighbours])
         lrd = 1.0 / (reach.mean(axis=1) + 1e-10)
         return (self.lrd[neighbours] / lrd[:, None]).mean(axis=1)

@@ -65,14 +65,14 @@ def test_it_walks_forests_in_chunks_without_changing_scores(data):
     np.testing.assert_array_equal(fast.score(probe, chunk=7), fast.score(probe, chunk=4096))
 
 
-def test_it_falls_back_to_scikit_learn_for_brute_force_lof(data):
+def test_it_scores_small_and_large_lof_batches_alike(data):
     train, probe = data
-    lof = build_pipeline("local_outlier_factor", PARAMS | {"n_neighbors": 10})
-    lof.named_steps["detector"].set_params(algorithm="brute")
-    lof.fit(train)
+    lof = build_pipeline("local_outlier_factor", PARAMS).fit(train)
     fast = FastLof(lof.named_steps["detector"])
     scaled = lof.named_steps["scale"].transform(probe)
-    np.testing.assert_allclose(fast.score(scaled), sklearn_scores(lof, probe))
+    small = np.concatenate([fast.score(scaled[i : i + 10]) for i in range(0, len(scaled), 10)])
+    assert len(scaled) > FastLof.SMALL_BATCH
+    np.testing.assert_allclose(small, fast.score(scaled), rtol=1e-10)
 
 
 def test_it_refuses_an_unknown_algorithm():
