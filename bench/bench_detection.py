@@ -48,6 +48,10 @@ class PeakMemory:
         self._thread.join()
 
 
+def max_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -60,11 +64,10 @@ def main() -> None:
     from detection.models import Transaction
     from detection.registry import active_detectors
     from detection.scoring import lookback_seconds, score_rows, stored_transactions_score
-    from detection.synthetic import generate
+    from detection.synthetic import ROWS_PER_ACCOUNT_MONTH, generate
     from detection.training import models_train
 
-    # About 200 transactions per account-year at the generator's default rates.
-    accounts = max(10, args.rows // 200)
+    accounts = max(10, round(args.rows / (12 * ROWS_PER_ACCOUNT_MONTH)))
     out, labels = folder / "tx.csv", folder / "labels.csv"
     started = time.perf_counter()
     summary = generate(
@@ -91,7 +94,7 @@ def main() -> None:
         f"trained both models on {results[0].rows:,} rows in {train_seconds:.1f} s "
         f"(IF {results[0].seconds:.1f} s, LOF {results[1].seconds:.1f} s); peak RSS "
         f"{memory.peak / 2**30:.2f} GiB (before training {rss_before / 2**30:.2f} GiB); "
-        f"max RSS of the process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
+        f"max RSS of the process {max_rss_gib():.2f} GiB"
     )
 
     started = time.perf_counter()
