@@ -28,10 +28,15 @@ def _boom(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("scoring exploded")
 
 
+def _gone(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("no such transaction", status=404)
+
+
 urlpatterns = [
     path("ok/", _ok),
     path("user/", _needs_user),
     path("boom/", _boom),
+    path("gone/", _gone),
 ]
 
 pytestmark = pytest.mark.urls(__name__)
@@ -119,7 +124,7 @@ def test_it_logs_a_server_error_with_its_traceback_and_request_id(client, lines)
 
 
 def test_it_logs_a_client_error_as_a_warning(client, lines):
-    client.get("/missing/")
+    client.get("/gone/")
 
     (line,) = _request_lines(lines)
     assert line["http.response.status_code"] == 404
