@@ -31,7 +31,10 @@ def build_pipeline(algorithm: str, params: dict[str, Any]) -> Pipeline:
         detector: Any = IsolationForest(
             n_estimators=params["n_estimators"],
             max_samples=params["max_samples"],
-            contamination=params["contamination"],
+            # Our threshold comes from the training scores (training.py); a
+            # numeric contamination here would make fit() score every training
+            # row a second time just to set scikit-learn's own offset.
+            contamination="auto",
             random_state=params["random_state"],
             n_jobs=params.get("n_jobs", 1),
         )
