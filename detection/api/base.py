@@ -8,11 +8,11 @@ from typing import Any
 
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.views import APIView
 
 from detection.api.errors import exception_handler
-from detection.api.parsers import JSONParser
+from detection.api.parsers import JSONParser, JSONRenderer
 from detection.api.throttling import AnonRateThrottle, UserRateThrottle
 
 

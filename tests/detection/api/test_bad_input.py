@@ -130,6 +130,7 @@ def test_it_refuses_invalid_transactions_naming_each_field(user_client, trained,
         pytest.param(b'{"location": "\xff\xfe"}', id="not UTF-8"),
         pytest.param(b'{"customer_age": 1' + b"0" * 5000 + b"}", id="5,000-digit number"),
         pytest.param(b"[1, 2,]", id="trailing comma"),
+        pytest.param(b'[{"amount": 1e400}]', id="number overflowing a double"),
     ],
 )
 def test_it_refuses_malformed_json(user_client, trained, body):
@@ -138,18 +139,6 @@ def test_it_refuses_malformed_json(user_client, trained, body):
     assert response.status_code == 400
     assert response.json()["error"] == "parse_error"
     assert "JSON" in response.json()["detail"]
-    _assert_nothing_stored()
-
-
-def test_it_refuses_a_number_too_large_to_be_finite(user_client, trained):
-    body = json.dumps(transaction_payload(amount=1.5)).replace("1.5", "1e400")
-
-    response = _post_raw(user_client, body)
-
-    assert response.status_code == 400
-    assert response.json()["errors"] == [
-        {"field": "amount", "message": "must be a finite number", "index": 0}
-    ]
     _assert_nothing_stored()
 
 
