@@ -17,7 +17,7 @@ run: sync
 	$(MANAGE) migrate --noinput -v0
 	$(MANAGE) collectstatic --noinput -v0
 	$(MANAGE) bootstrap_local
-	PORT=$(PORT) $(UV) run gunicorn -c anomaly/gunicorn_conf.py anomaly.wsgi
+	PORT=$(PORT) $(UV) run gunicorn -c anomaly/gunicorn_conf.py --bind 127.0.0.1:$(PORT) anomaly.wsgi
 
 test: sync
 	$(UV) run pytest -n 2 -p no:cacheprovider
