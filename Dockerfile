@@ -26,6 +26,8 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-project
 
 COPY . .
+# The code's bytecode, compiled once here: the runtime filesystem is read-only.
+RUN /opt/venv/bin/python -m compileall -q anomaly detection dashboard manage.py
 
 # whitenoise serves the collected files with a hashed manifest. The key only
 # satisfies the production settings check; nothing is signed with it.

@@ -99,6 +99,7 @@ def gunicorn(tmp_path_factory) -> Iterator[Gunicorn]:
         "METRICS_HOST": "127.0.0.1",
         "METRICS_PORT": str(metrics_port),
         "WEB_CONCURRENCY": "2",
+        "GUNICORN_GRACEFUL_TIMEOUT": "5",
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
     }
     with stdout.open("w") as out:
