@@ -47,7 +47,9 @@ def _number(value: float) -> str:
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values covering [low, high]: steps of 1, 2 or 5 times a power of ten."""
+    """Round tick values (steps of 1, 2 or 5 times a power of ten) from the
+    last one at or below ``low`` to the first one at or above ``high``, so the
+    axis covers every value."""
     if not (math.isfinite(low) and math.isfinite(high)):
         return [0.0]
     if high <= low:
@@ -55,14 +57,9 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     raw = (high - low) / max(count - 1, 1)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
-    first = math.floor(low / step) * step
-    ticks = []
-    value = first
-    while value <= high + step * 1e-9:
-        if value >= low - step * 1e-9:
-            ticks.append(round(value, 10))
-        value += step
-    return ticks
+    first = math.floor(low / step + 1e-9)
+    last = math.ceil(high / step - 1e-9)
+    return [round(index * step, 10) for index in range(first, last + 1)]
 
 
 def _short(value: float) -> str:
@@ -148,7 +145,7 @@ def bar_chart(
     plot_height = HEIGHT - top - bottom
     peak = max(max(bar.value for bar in bars), 0.0)
     ticks = nice_ticks(0.0, peak if peak > 0 else 1.0)
-    y_max = max(ticks[-1], peak) or 1.0
+    y_max = ticks[-1] or 1.0
 
     def to_y(value: float) -> float:
         return top + plot_height * (1 - value / y_max)
@@ -262,7 +259,7 @@ def timeline(
         y_max = scale(ticks[-1])
     else:
         ticks = nice_ticks(0.0, peak if peak > 0 else 1.0)
-        y_max = max(ticks[-1], peak) or 1.0
+        y_max = ticks[-1] or 1.0
 
     def to_y(value: float) -> float:
         return top + plot_height * (1 - scale(value) / y_max)

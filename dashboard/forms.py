@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
 
 from detection.models import Algorithm, Channel, ModelVersion, Occupation, TransactionType
 from detection.schema import InvalidTransactions, TransactionIn, validate_batch
@@ -33,6 +34,12 @@ def algorithms_of(choice: str) -> tuple[str, ...] | None:
 
 
 class PageForm(forms.Form):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class SignInForm(AuthenticationForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
@@ -125,6 +132,12 @@ def transaction_defaults(*, now: datetime | None = None) -> dict[str, str]:
 
 
 class BaseTransactionFormSet(forms.BaseFormSet):
+    default_error_messages = {
+        **forms.BaseFormSet.default_error_messages,
+        "too_few_forms": "Keep at least %(num)d transaction.",
+        "too_many_forms": "At most %(num)d transactions at once.",
+    }
+
     def kept_forms(self) -> list[TransactionForm]:
         """The forms not marked to be left out (call after is_valid)."""
         return [form for form in self.forms if not self._should_delete_form(form)]
@@ -136,9 +149,6 @@ class BaseTransactionFormSet(forms.BaseFormSet):
         if not self.is_valid():
             return None
         kept = self.kept_forms()
-        if not kept:
-            self.batch_errors = ["Keep at least one transaction."]
-            return None
         try:
             return validate_batch(
                 [form.schema_data() for form in kept], max_items=MAX_FORM_TRANSACTIONS

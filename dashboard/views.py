@@ -324,6 +324,10 @@ def predict(request: HttpRequest) -> HttpResponse:
         return _predict_page(request)
     formset = TransactionFormSet(request.POST, prefix="tx")
     options = ScoreOptionsForm(request.POST, prefix="options")
+    if not formset.management_form.is_valid():
+        # Not something a person can fix in the page: start again.
+        messages.error(request, "The form arrived incomplete; please enter the transactions again.")
+        return _predict_page(request)
     if "add" in request.POST:
         # Without JavaScript another form is added by sending the page back.
         kept = (

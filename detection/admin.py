@@ -392,12 +392,15 @@ class ModelVersionAdmin(StaffReadableAdmin):
             )
             return
         for model_version in chosen:
+            label = f"{model_version.get_algorithm_display()} v{model_version.version}"
             try:
                 model_version_activate(model_version=model_version)
             except ArtifactError as exc:
-                self.message_user(request, f"{model_version} not activated: {exc}", messages.ERROR)
+                self.message_user(
+                    request, f"{label} was not activated: {exc.detail}.", messages.ERROR
+                )
             else:
-                self.message_user(request, f"{model_version} is now active.", messages.SUCCESS)
+                self.message_user(request, f"{label} is now active.", messages.SUCCESS)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
