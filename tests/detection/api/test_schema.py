@@ -65,7 +65,7 @@ def _urls(html: str) -> Iterable[str]:
 
 
 @pytest.mark.parametrize("page", ["/api/docs/", "/api/redoc/"])
-def test_its_viewers_load_nothing_from_outside(user_client, page):
+def test_it_serves_viewers_that_load_nothing_from_outside(user_client, page):
     response = user_client.get(page)
 
     assert response.status_code == 200

@@ -72,7 +72,7 @@ def test_it_counts_in_the_shared_cache(user_client, user, low_rates):
     assert 1 in counts
 
 
-def test_its_default_rates_allow_the_performance_targets():
+def test_it_defaults_to_rates_that_allow_the_performance_targets():
     # 8 clients at 400 requests/s between them, one of them alone well above.
     count, seconds = parse_rate(django_settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["user"])
 
