@@ -198,8 +198,8 @@ ML_FLAG_RULE = env.choice("ML_FLAG_RULE", "both", ("both", "either"))
 ML_HISTORY_DAYS = env.int("ML_HISTORY_DAYS", 90, minimum=1)
 ML_IF_N_ESTIMATORS = env.int("ML_IF_N_ESTIMATORS", 200, minimum=10)
 ML_IF_MAX_SAMPLES = env.int("ML_IF_MAX_SAMPLES", 512, minimum=16)
-ML_LOF_N_NEIGHBORS = env.int("ML_LOF_N_NEIGHBORS", 100, minimum=2)
-ML_LOF_MAX_TRAINING_ROWS = env.int("ML_LOF_MAX_TRAINING_ROWS", 10_000, minimum=100)
+ML_LOF_N_NEIGHBORS = env.int("ML_LOF_N_NEIGHBORS", 50, minimum=2)
+ML_LOF_MAX_TRAINING_ROWS = env.int("ML_LOF_MAX_TRAINING_ROWS", 3_000, minimum=100)
 API_MAX_BATCH = env.int("API_MAX_BATCH", 1000, minimum=1)
 
 # --- API ------------------------------------------------------------------

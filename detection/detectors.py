@@ -55,9 +55,17 @@ def build_pipeline(algorithm: str, params: dict[str, Any]) -> Pipeline:
 
 class FastIsolationForest:
     """All trees of a fitted IsolationForest stacked into flat node arrays and
-    walked level by level for every (row, tree) pair at once."""
+    walked level by level for every (row, tree) pair at once.
+
+    That wins for the few rows of an online request; for large batches
+    scikit-learn's compiled per-tree walk is about 3x faster per row, so
+    those go to it.
+    """
+
+    SMALL_BATCH = 64
 
     def __init__(self, forest: IsolationForest) -> None:
+        self.forest = forest
         if any(len(f) != forest.n_features_in_ for f in forest.estimators_features_):
             raise ValueError("feature subsampling is not supported by the fast path")
         features, thresholds, lefts, rights, values, roots = [], [], [], [], [], []
@@ -92,7 +100,12 @@ class FastIsolationForest:
             _average_path_length([forest._max_samples])[0]
         )
 
-    def score(self, X: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    def score(self, X: np.ndarray) -> np.ndarray:
+        if len(X) > self.SMALL_BATCH:
+            return -self.forest.score_samples(X)
+        return self.walk(X)
+
+    def walk(self, X: np.ndarray, chunk: int = 2048) -> np.ndarray:
         # Trees compare float32 inputs, as scikit-learn's trees do.
         X32 = np.asarray(X, dtype=np.float32)
         out = np.empty(len(X32))

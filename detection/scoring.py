@@ -138,66 +138,89 @@ def score_rows(
     return scores
 
 
-def _results(
+@dataclass(frozen=True)
+class _Verdicts:
+    """Scores and verdicts of a batch, as arrays aligned with its rows."""
+
+    pks: np.ndarray
+    transaction_ids: np.ndarray
+    scores: dict[str, np.ndarray]
+    is_anomaly: dict[str, np.ndarray]
+    flagged: np.ndarray
+    reasons: list[list[str]]
+
+
+def _verdicts(
     detectors: dict[str, Detector],
     scores: dict[str, np.ndarray],
     reasons: list[list[str]],
     targets: Columns,
-    *,
-    stored: bool,
     rule: str | None,
+) -> _Verdicts:
+    is_anomaly = {a: scores[a] >= detectors[a].threshold for a in detectors}
+    return _Verdicts(
+        pks=targets["pk"],
+        transaction_ids=targets["transaction_id"],
+        scores=scores,
+        is_anomaly=is_anomaly,
+        flagged=flag_rule(rule)(np.vstack(list(is_anomaly.values()))),
+        reasons=reasons,
+    )
+
+
+def _results(
+    detectors: dict[str, Detector], verdicts: _Verdicts, *, stored: bool
 ) -> list[ScoredTransaction]:
-    verdicts = np.vstack([scores[a] >= detectors[a].threshold for a in detectors])
-    flagged = flag_rule(rule)(verdicts)
-    pks = targets["pk"]
-    ids = targets["transaction_id"]
     results = []
-    for i in range(len(ids)):
-        predictions = {
-            algorithm: ModelScore(
-                algorithm=algorithm,
-                model_version_id=detector.version_id,
-                model_version=detector.version,
-                score=float(scores[algorithm][i]),
-                threshold=detector.threshold,
-                is_anomaly=bool(verdicts[j, i]),
-            )
-            for j, (algorithm, detector) in enumerate(detectors.items())
-        }
+    for i, transaction_id in enumerate(verdicts.transaction_ids):
+        pk = int(verdicts.pks[i])
         results.append(
             ScoredTransaction(
-                transaction_id=str(ids[i]),
-                flagged=bool(flagged[i]),
-                predictions=predictions,
-                reasons=reasons[i],
+                transaction_id=str(transaction_id),
+                flagged=bool(verdicts.flagged[i]),
+                predictions={
+                    algorithm: ModelScore(
+                        algorithm=algorithm,
+                        model_version_id=detector.version_id,
+                        model_version=detector.version,
+                        score=float(verdicts.scores[algorithm][i]),
+                        threshold=detector.threshold,
+                        is_anomaly=bool(verdicts.is_anomaly[algorithm][i]),
+                    )
+                    for algorithm, detector in detectors.items()
+                },
+                reasons=verdicts.reasons[i],
                 stored=stored,
-                pk=int(pks[i]) if pks[i] >= 0 else None,
+                pk=pk if pk >= 0 else None,
             )
         )
     return results
 
 
 def _persist(
-    results: Sequence[ScoredTransaction], novelty: np.ndarray, *, all_models: bool
+    detectors: dict[str, Detector], verdicts: _Verdicts, novelty: np.ndarray, *, all_models: bool
 ) -> None:
+    pks = verdicts.pks.tolist()
+    # Most transactions have no reason at all; encode each distinct list once.
+    encoded: dict[tuple[str, ...], str] = {}
+    reasons = [encoded.setdefault(tuple(r), json.dumps(r)) if r else "[]" for r in verdicts.reasons]
     rows = []
-    for result in results:
-        reasons = json.dumps(result.reasons)
-        for prediction in result.predictions.values():
-            rows.append(
-                (
-                    result.pk,
-                    prediction.model_version_id,
-                    prediction.score,
-                    prediction.threshold,
-                    prediction.is_anomaly,
-                    reasons,
-                )
+    for algorithm, detector in detectors.items():
+        rows.extend(
+            zip(
+                pks,
+                [detector.version_id] * len(pks),
+                verdicts.scores[algorithm].tolist(),
+                [detector.threshold] * len(pks),
+                verdicts.is_anomaly[algorithm].tolist(),
+                reasons,
+                strict=True,
             )
+        )
     predictions_upsert(rows=rows)
     transactions_mark(
-        rows=[(r.pk, value) for r, value in zip(results, novelty, strict=True)],
-        flagged=[r.flagged for r in results] if all_models else None,
+        rows=list(zip(pks, novelty.tolist(), strict=True)),
+        flagged=verdicts.flagged.tolist() if all_models else None,
     )
 
 
@@ -248,14 +271,16 @@ def transactions_score(
     scores = score_rows(detectors, features, targets)
     features["merchant_amount_z"] = _merchant_z_for_reasons(detectors, features, targets)
     reasons = explain(features, targets, merchant_fraud_counts(targets))
-    results = _results(detectors, scores, reasons, targets, stored=persist, rule=rule)
+    verdicts = _verdicts(detectors, scores, reasons, targets, rule)
     if persist:
         with transaction.atomic():
             _persist(
-                results,
+                detectors,
+                verdicts,
                 features["merchant_novelty"],
                 all_models=set(detectors) == set(Algorithm.values),
             )
+    results = _results(detectors, verdicts, stored=persist)
     flagged = sum(r.flagged for r in results)
     metrics.record_batch(len(results), flagged)
     if flagged:
@@ -339,17 +364,15 @@ def stored_transactions_score(
             detectors, chunk_features, chunk_frame
         )
         reasons = explain(chunk_features, chunk_frame, merchant_fraud_counts(chunk_frame))
-        results = _results(detectors, scores, reasons, chunk_frame, stored=True, rule=None)
+        verdicts = _verdicts(detectors, scores, reasons, chunk_frame, rule=None)
         with transaction.atomic():
-            _persist(results, chunk_features["merchant_novelty"], all_models=True)
-        summary.scored += len(results)
-        summary.flagged += sum(r.flagged for r in results)
-        for algorithm, detector in detectors.items():
-            summary.per_model_anomalies[algorithm] += int(
-                (scores[algorithm] >= detector.threshold).sum()
-            )
+            _persist(detectors, verdicts, chunk_features["merchant_novelty"], all_models=True)
+        summary.scored += len(rows)
+        summary.flagged += int(verdicts.flagged.sum())
+        for algorithm in detectors:
+            summary.per_model_anomalies[algorithm] += int(verdicts.is_anomaly[algorithm].sum())
         if progress is not None:
-            progress(len(results))
+            progress(len(rows))
     summary.seconds = time.perf_counter() - started
     log.info(
         "transactions.scored",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,10 @@ _COLUMNS = (
 )
 # SQLite allows 32,766 bound variables per statement; stay well under it.
 _ROWS_PER_STATEMENT = 32_000 // len(_COLUMNS)
+# Page cache while a bulk import runs: big enough to hold the index pages one
+# chunk touches, so they are written once per commit instead of being spilled
+# and re-read; the connection's own setting is restored afterwards.
+_BULK_CACHE_KIB = 256 * 1024
 
 
 def transactions_insert(*, items: Sequence[TransactionIn]) -> dict[str, int]:
@@ -45,8 +50,9 @@ def transactions_insert(*, items: Sequence[TransactionIn]) -> dict[str, int]:
     if not items:
         return {}
     ops = connection.ops
-    now = ops.adapt_datetimefield_value(timezone.now())
-    table = connection.ops.quote_name(Transaction._meta.db_table)
+    vendor = connection.vendor
+    now = transaction_received_at(vendor=vendor)
+    table = ops.quote_name(Transaction._meta.db_table)
     columns = ", ".join(ops.quote_name(column) for column in _COLUMNS)
     inserted: dict[str, int] = {}
     with connection.cursor() as cursor:
@@ -54,7 +60,7 @@ def transactions_insert(*, items: Sequence[TransactionIn]) -> dict[str, int]:
             chunk = items[start : start + _ROWS_PER_STATEMENT]
             params: list[Any] = []
             for item in chunk:
-                params.extend(_db_values(item, now))
+                params.extend(transaction_values(item, vendor=vendor, received_at=now))
             placeholders = ", ".join(["(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"] * len(chunk))
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) VALUES {placeholders} "
@@ -65,23 +71,78 @@ def transactions_insert(*, items: Sequence[TransactionIn]) -> dict[str, int]:
     return inserted
 
 
+def transactions_insert_values(*, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Insert rows made by ``transaction_values``, skipping ids already stored;
+    return how many were new.
+
+    The bulk path of CSV import: one prepared single-row statement run for
+    every row. Unlike a multi-row statement inside a transaction, it needs no
+    statement journal on SQLite, which halves the pages written per row. Run it
+    inside ``transaction.atomic()`` so a chunk commits once.
+    """
+    if not rows:
+        return 0
+    ops = connection.ops
+    table = ops.quote_name(Transaction._meta.db_table)
+    columns = ", ".join(ops.quote_name(column) for column in _COLUMNS)
+    placeholders = ", ".join(["%s"] * len(_COLUMNS))
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "
+            "ON CONFLICT (transaction_id) DO NOTHING",
+            rows,
+        )
+        # Both drivers sum the rows each execution changed; a skipped id adds 0.
+        return cursor.rowcount
+
+
+@contextmanager
+def transactions_bulk_session() -> Iterator[None]:
+    """Tune the connection for a long run of bulk inserts, then put it back."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        (previous,) = cursor.fetchone()
+        cursor.execute(f"PRAGMA cache_size = {-_BULK_CACHE_KIB:d}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size = {int(previous):d}")
+
+
+def transaction_received_at(*, vendor: str) -> Any:
+    """Now, as ``transaction_values`` wants ``received_at``."""
+    now = timezone.now()
+    return _sqlite_datetime(now) if vendor == "sqlite" else now
+
+
 def _sqlite_datetime(value: datetime | None) -> str | None:
     # The schema already made every datetime UTC, which is what Django's SQLite
     # adapter would convert to; doing it directly halves the cost per row.
     return None if value is None else value.replace(tzinfo=None).isoformat(" ")
 
 
-def _db_values(item: TransactionIn, received_at: Any) -> tuple[Any, ...]:
-    adapt_datetime = (
-        _sqlite_datetime
-        if connection.vendor == "sqlite"
-        else connection.ops.adapt_datetimefield_value
-    )
+def transaction_values(item: TransactionIn, *, vendor: str, received_at: Any) -> tuple[Any, ...]:
+    """The row of ``_COLUMNS`` for one transaction, as the database driver of
+    ``vendor`` takes it. It needs no connection, so CSV import builds rows in
+    worker processes."""
+    if vendor == "sqlite":
+        # Text, as Django's SQLite adapters would make them at bind time.
+        amount: Any = str(item.amount)
+        balance: Any = str(item.account_balance)
+        timestamp: Any = _sqlite_datetime(item.timestamp)
+        previous: Any = _sqlite_datetime(item.previous_transaction_at)
+    else:
+        amount, balance = item.amount, item.account_balance
+        timestamp, previous = item.timestamp, item.previous_transaction_at
     return (
         item.transaction_id,
         item.account_id,
-        item.amount,
-        adapt_datetime(item.timestamp),
+        amount,
+        timestamp,
         item.transaction_type.value,
         item.location,
         item.device_id,
@@ -92,19 +153,21 @@ def _db_values(item: TransactionIn, received_at: Any) -> tuple[Any, ...]:
         item.customer_occupation.value,
         item.duration_seconds,
         item.login_attempts,
-        item.account_balance,
-        adapt_datetime(item.previous_transaction_at),
+        balance,
+        previous,
         received_at,
     )
 
 
 def predictions_upsert(*, rows: Sequence[tuple[int, int, float, float, bool, str]]) -> None:
     """Store (transaction pk, model version pk, score, threshold, is_anomaly,
-    reasons JSON) rows; scoring a pair again replaces its earlier result."""
+    reasons JSON) rows; scoring a pair again replaces its earlier result.
+
+    One prepared statement run for every row (executemany): SQLite reuses it,
+    psycopg pipelines it, and no giant query string has to be built."""
     if not rows:
         return
     ops = connection.ops
-    now = ops.adapt_datetimefield_value(timezone.now())
     table = ops.quote_name(Prediction._meta.db_table)
     columns = (
         "transaction_id",
@@ -117,49 +180,32 @@ def predictions_upsert(*, rows: Sequence[tuple[int, int, float, float, bool, str
     )
     column_sql = ", ".join(ops.quote_name(c) for c in columns)
     updates = ", ".join(f"{ops.quote_name(c)} = EXCLUDED.{ops.quote_name(c)}" for c in columns[2:])
-    per_statement = 32_000 // len(columns)
+    now = ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            params: list[Any] = []
-            for row in chunk:
-                params.extend((*row, now))
-            placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(chunk))
-            cursor.execute(
-                f"INSERT INTO {table} ({column_sql}) VALUES {placeholders} "
-                f"ON CONFLICT (transaction_id, model_version_id) DO UPDATE SET {updates}",
-                params,
-            )
+        cursor.executemany(
+            f"INSERT INTO {table} ({column_sql}) VALUES ({', '.join(['%s'] * len(columns))}) "
+            f"ON CONFLICT (transaction_id, model_version_id) DO UPDATE SET {updates}",
+            [(*row, now) for row in rows],
+        )
 
 
 def transactions_mark(*, rows: Sequence[tuple[int, float]], flagged: Sequence[bool] | None) -> None:
     """Record on each transaction (pk, merchant_novelty) its novelty and, when
-    every algorithm was scored, the verdict: one UPDATE … FROM (VALUES …) per
-    chunk, which SQLite (3.33+) and PostgreSQL both understand."""
+    every algorithm was scored, the verdict."""
     if not rows:
         return
-    ops = connection.ops
-    table = ops.quote_name(Transaction._meta.db_table)
-    width = 3 if flagged is not None else 2
-    assignments = "merchant_novelty = v.column2" + (", flagged = v.column3" if width == 3 else "")
-    per_statement = 30_000 // width
+    table = connection.ops.quote_name(Transaction._meta.db_table)
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            params: list[Any] = []
-            for offset, (pk, novelty) in enumerate(chunk):
-                params.extend((pk, float(novelty)))
-                if flagged is not None:
-                    params.append(bool(flagged[start + offset]))
-            row_sql = "(" + ", ".join(["%s"] * width) + ")"
-            # PostgreSQL types untyped VALUES parameters from the first row;
-            # casting it makes the column types explicit on both databases.
-            first = "(CAST(%s AS BIGINT), CAST(%s AS DOUBLE PRECISION)" + (
-                ", CAST(%s AS BOOLEAN))" if width == 3 else ")"
+        if flagged is None:
+            cursor.executemany(
+                f"UPDATE {table} SET merchant_novelty = %s WHERE id = %s",
+                [(float(novelty), pk) for pk, novelty in rows],
             )
-            values = ", ".join([first] + [row_sql] * (len(chunk) - 1))
-            cursor.execute(
-                f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v "
-                f"WHERE {table}.id = v.column1",
-                params,
+        else:
+            cursor.executemany(
+                f"UPDATE {table} SET merchant_novelty = %s, flagged = %s WHERE id = %s",
+                [
+                    (float(novelty), bool(verdict), pk)
+                    for (pk, novelty), verdict in zip(rows, flagged, strict=True)
+                ],
             )

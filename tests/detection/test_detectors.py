@@ -62,7 +62,8 @@ def test_it_walks_forests_in_chunks_without_changing_scores(data):
     train, probe = data
     forest = build_pipeline("isolation_forest", PARAMS).fit(train).named_steps["detector"]
     fast = FastIsolationForest(forest)
-    np.testing.assert_array_equal(fast.score(probe, chunk=7), fast.score(probe, chunk=4096))
+    np.testing.assert_array_equal(fast.walk(probe, chunk=7), fast.walk(probe, chunk=4096))
+    np.testing.assert_allclose(fast.walk(probe), fast.score(probe), rtol=1e-10)
 
 
 def test_it_scores_small_and_large_lof_batches_alike(data):
