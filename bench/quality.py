@@ -36,7 +36,9 @@ def main() -> None:
 
     start = date(2024, 1, 1)
     split_month = start.month + args.months - 1
-    split = parse_when(f"{start.year + (split_month - 1) // 12}-{(split_month - 1) % 12 + 1:02d}-01")
+    split = parse_when(
+        f"{start.year + (split_month - 1) // 12}-{(split_month - 1) % 12 + 1:02d}-01"
+    )
     reports = []
     for seed in args.seeds:
         Transaction.objects.all().delete()
@@ -60,7 +62,8 @@ def main() -> None:
             print(f"  {algorithm:22} ROC-AUC {quality.roc_auc:.3f}  PR-AUC {quality.pr_auc:.3f}")
         for rule, verdict in report.rules.items():
             print(
-                f"  flagged ({rule:6}) precision {verdict.precision:.3f} recall {verdict.recall:.3f}"
+                f"  flagged ({rule:6}) precision {verdict.precision:.3f}"
+                f" recall {verdict.recall:.3f}"
                 f" FPR {verdict.false_positive_rate:.4f}  "
                 + ", ".join(f"{k} {v:.0%}" for k, v in verdict.recall_by_scenario.items())
             )
