@@ -80,6 +80,8 @@ def _chart_id(title: str, salt: str) -> str:
 
 def _open(title: str, description: str, salt: str, css_class: str, width: int) -> list[str]:
     chart_id = _chart_id(title, salt)
+    if width > WIDTH:
+        css_class += " chart-wide"  # lets a phone scroll it rather than shrink its text
     return [
         f'<svg class="chart {css_class}" viewBox="0 0 {width} {HEIGHT}" role="img" '
         f'aria-labelledby="{chart_id}-title {chart_id}-desc" '

@@ -36,7 +36,7 @@ def test_it_draws_the_timeline_with_flagged_points_linking_to_them(client, user,
     account = flagged_account(scored)
     client.force_login(user)
     html = client.get(f"/accounts/{account}/").content.decode()
-    start = html.index('<svg class="chart chart-timeline"')
+    start = html.index('<svg class="chart chart-timeline')
     svg = ET.fromstring(html[start : html.index("</svg>", start) + len("</svg>")])
     transactions = Transaction.objects.filter(account_id=account)
     flagged = transactions.filter(flagged=True)

@@ -154,6 +154,10 @@ def test_it_draws_a_single_transaction_in_the_middle():
 def test_it_makes_the_chart_as_wide_as_asked():
     svg = bar_chart([Bar("a", 1, "a")], title="", description="", y_label="", width=1120)
     assert parse(svg).get("viewBox") == "0 0 1120 260"
+    # Marked wide, so a narrow screen scrolls it instead of shrinking its text.
+    assert parse(svg).get("class") == "chart chart-bars chart-wide"
+    normal = bar_chart([Bar("a", 1, "a")], title="", description="", y_label="")
+    assert parse(normal).get("class") == "chart chart-bars"
 
 
 @pytest.mark.parametrize(
