@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,12 +35,12 @@ def local_admin_ensure(*, credentials_file: Path, username: str = "admin") -> Lo
     owner, so nothing guessable ships with the product.
     """
     User = get_user_model()
-    if credentials_file.exists():
-        saved = json.loads(credentials_file.read_text())
-        user = User.objects.filter(username=saved["username"]).first()
-        if user is not None and user.check_password(saved["password"]):
+    saved = _saved_credentials(credentials_file)
+    if saved is not None:
+        user = User.objects.filter(username=saved[0]).first()
+        if user is not None and user.check_password(saved[1]):
             token, _ = Token.objects.get_or_create(user=user)
-            return LocalAdmin(saved["username"], saved["password"], token.key)
+            return LocalAdmin(saved[0], saved[1], token.key)
     password = secrets.token_urlsafe(12)
     user, _ = User.objects.get_or_create(username=username, defaults={"email": ""})
     user.is_staff = True
@@ -47,7 +49,35 @@ def local_admin_ensure(*, credentials_file: Path, username: str = "admin") -> Lo
     user.save()
     user.groups.add(analyst_group_ensure())
     token, _ = Token.objects.get_or_create(user=user)
-    credentials_file.parent.mkdir(parents=True, exist_ok=True)
-    credentials_file.write_text(json.dumps({"username": username, "password": password}))
-    credentials_file.chmod(0o600)
+    _write_private(credentials_file, json.dumps({"username": username, "password": password}))
     return LocalAdmin(username, password, token.key)
+
+
+def _saved_credentials(path: Path) -> tuple[str, str] | None:
+    # A missing, half-written or hand-edited file means "make new ones", not a
+    # traceback on `make run`.
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict):
+        return None
+    username, password = saved.get("username"), saved.get("password")
+    if isinstance(username, str) and isinstance(password, str):
+        return username, password
+    return None
+
+
+def _write_private(path: Path, text: str) -> None:
+    # mkstemp creates the file 0600, so the password is never readable by
+    # others, not even between writing and chmod; the rename makes the new
+    # file appear whole or not at all.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
