@@ -77,6 +77,14 @@ def main() -> None:
         fpr = statistics.mean(r.rules[rule].false_positive_rate for r in reports)
         precision = statistics.mean(r.rules[rule].precision for r in reports)
         print(f"  flagged ({rule:6}) precision {precision:.3f} recall {recall:.3f} FPR {fpr:.4f}")
+        scenarios = sorted({s for r in reports for s in r.rules[rule].recall_by_scenario})
+        for scenario in scenarios:
+            values = [
+                r.rules[rule].recall_by_scenario[scenario]
+                for r in reports
+                if scenario in r.rules[rule].recall_by_scenario
+            ]
+            print(f"    recall {scenario:18} {statistics.mean(values):.2f} ({len(values)} seeds)")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump([r.as_dict() for r in reports], handle, indent=2)
