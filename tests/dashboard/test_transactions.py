@@ -174,19 +174,26 @@ def test_it_shows_every_field_of_a_transaction(client, user, scored):
         tx.account_id,
         f"{tx.amount:,.2f}",
         f"{tx.timestamp:%Y-%m-%d %H:%M:%S}",
-        tx.transaction_type,
-        tx.channel,
+        f"<dd>{tx.transaction_type}</dd>",
+        f"<dd>{tx.channel}</dd>",
         tx.location,
         tx.device_id,
         tx.ip_address,
         tx.merchant_id,
         f"<dd>{tx.customer_age}</dd>",
-        tx.customer_occupation,
+        f"<dd>{tx.customer_occupation}</dd>",
         f"<dd>{tx.duration_seconds} s</dd>",
         f"<dd>{tx.login_attempts}</dd>",
         f"{tx.account_balance:,.2f}",
     ):
         assert str(value) in html, value
+
+
+def test_it_shows_a_channel_as_the_data_spells_it(client, user, scored):
+    store([takeover(transaction_id="ATMTX", channel="ATM")])
+    client.force_login(user)
+    html = client.get("/transactions/ATMTX/").content.decode()
+    assert "<dd>ATM</dd>" in html  # not Django's derived label "Atm"
 
 
 def test_it_shows_each_models_score_against_its_threshold_and_the_reasons(client, user, scored):
