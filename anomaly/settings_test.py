@@ -4,6 +4,8 @@ from anomaly.settings import *  # noqa: F403
 from anomaly.settings import DATABASES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests never run collectstatic; whitenoise finds files on request instead.
+WHITENOISE_AUTOREFRESH = True
 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # pytest-django only recognises Django's own SQLite engine as in-memory;

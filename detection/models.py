@@ -14,7 +14,7 @@ class TransactionType(models.TextChoices):
 
 class Channel(models.TextChoices):
     ONLINE = "Online"
-    ATM = "ATM"
+    ATM = "ATM", "ATM"
     BRANCH = "Branch"
 
 

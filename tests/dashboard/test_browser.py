@@ -7,6 +7,7 @@ console error, page error, failed request or HTTP error fails the test.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,9 @@ class Browser:
 @pytest.fixture
 def launch(live_server, monkeypatch) -> Iterator:
     if not CHROMIUM.exists():
+        # CI installs it (.ci/install-tools): there a missing browser is a failure.
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing; .ci/install-tools should have installed it")
         pytest.skip("Chromium is not installed here (apt-get install chromium)")
     # Playwright's sync API runs an event loop in this thread; the ORM calls
     # the test makes around it are still plain synchronous ones.
