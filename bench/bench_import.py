@@ -1,6 +1,6 @@
 """CSV import throughput: N rows into a fresh SQLite database.
 
-    uv run python -m bench.bench_import [--rows 1000000] [--chunk-size 20000]
+    uv run python -m bench.bench_import [--rows 1000000] [--chunk-size 20000] [--workers N]
 
 Builds the CSV in a temp folder by repeating the public data set (or the
 shipped sample when the public file is absent) with fresh transaction ids,
@@ -52,6 +52,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--chunk-size", type=int, default=None)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="validating processes (default: the importer's)"
+    )
     parser.add_argument("--profile", help="write a cProfile of the import here")
     args = parser.parse_args()
 
@@ -65,10 +68,16 @@ def main() -> None:
         path = folder / "transactions.csv"
         began = time.perf_counter()
         size = build_csv(path, args.rows)
-        print(f"built {args.rows:,} rows ({size / 1e6:.0f} MB) in {time.perf_counter() - began:.1f} s")
+        print(
+            f"built {args.rows:,} rows ({size / 1e6:.0f} MB) in {time.perf_counter() - began:.1f} s"
+        )
         connection.close()  # the import opens its own, as the command would
 
-        options = {} if args.chunk_size is None else {"chunk_size": args.chunk_size}
+        options = {
+            name: value
+            for name, value in (("chunk_size", args.chunk_size), ("workers", args.workers))
+            if value is not None
+        }
         usage_before = resource.getrusage(resource.RUSAGE_SELF)
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()

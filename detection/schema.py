@@ -170,11 +170,14 @@ class TransactionIn(BaseModel):
     @field_validator("timestamp", "previous_transaction_at", mode="before")
     @classmethod
     def _not_a_number(cls, value: Any) -> Any:
-        if (isinstance(value, int | float | Decimal) and not isinstance(value, bool)) or (
-            isinstance(value, str) and _NUMBER.fullmatch(value)
-        ):
-            raise ValueError("expected a date and time such as 2023-04-11 16:29:14, not a number")
-        return value
+        if isinstance(value, str):
+            # A date has a '-' after its year and a time a ':'; only text with
+            # neither can be a bare number, so most values skip the regex.
+            if ":" in value or "-" in value[1:] or not _NUMBER.fullmatch(value):
+                return value
+        elif not isinstance(value, int | float | Decimal) or isinstance(value, bool):
+            return value
+        raise ValueError("expected a date and time such as 2023-04-11 16:29:14, not a number")
 
     def as_row(self) -> dict[str, Any]:
         """The values as the Transaction model's fields."""
