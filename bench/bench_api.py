@@ -16,6 +16,10 @@ Targets (DESIGN.md, a 2-core machine): single median <= 5 ms; batch of 1,000
 <= 60 ms; 8 clients >= 400 requests/s with p99 <= 50 ms and no errors. The
 client is http.client in threads, so it shares the machine's two cores with
 the server, as a load generator on the same host would.
+
+gunicorn inherits this process's environment (``OMP_NUM_THREADS=1`` to
+compare thread settings, for instance); ``BENCH_LOG_LEVEL`` (INFO, as in
+production) sets its log level, its logs going to the temp folder.
 """
 
 from __future__ import annotations
@@ -59,10 +63,10 @@ class Client:
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.headers = {"Content-Type": "application/json", "Authorization": f"Token {token}"}
 
-    def post(self, path: str, body: bytes) -> tuple[int, bytes, float]:
+    def post(self, path: str, body: bytes | None, method: str = "POST") -> tuple[int, bytes, float]:
         started = time.perf_counter()
         try:
-            self.connection.request("POST", path, body, self.headers)
+            self.connection.request(method, path, body, self.headers)
             response = self.connection.getresponse()
             content = response.read()
         except (OSError, http.client.HTTPException):
@@ -214,6 +218,17 @@ def sequential(
     return latencies
 
 
+def floor(client: Client, path: str, count: int) -> list[float]:
+    """GETs that score nothing: what the server, middleware and DRF cost alone."""
+    latencies = []
+    for _ in range(count):
+        status, content, ms = client.post(path, None, method="GET")
+        if status != 200:
+            raise SystemExit(f"HTTP {status}: {content[:500]!r}")
+        latencies.append(ms)
+    return latencies
+
+
 def concurrent(
     port: int, token: str, payloads: Payloads, clients: int, seconds: float
 ) -> dict[str, Any]:
@@ -272,6 +287,9 @@ def _verdict(ok: bool) -> str:
 
 
 def report(results: dict[str, Any]) -> Iterator[str]:
+    for name, label in (("health", "GET /api/health/  "), ("models", "GET /api/models/  ")):
+        row = results[name]
+        yield f"{label}   median {row['median_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms"
     single, b100, b1000, conc = (
         results["single"],
         results["batch_100"],
@@ -332,6 +350,10 @@ def main() -> None:
         results: dict[str, Any] = {
             "workers": args.workers,
             "stored_history": history,
+            # No scoring: the cost of gunicorn, the middleware and DRF (with a
+            # token lookup and one query for the models list).
+            "health": summary(floor(client, "/api/health/", 300)),
+            "models": summary(floor(client, "/api/models/", 300)),
             "single": summary(sequential(client, lambda: payloads.body("TXS"), args.single, 1)),
             "batch_100": summary(sequential(client, lambda: payloads.body("TXB", 100), 40, 100)),
             "batch_1000": summary(sequential(client, lambda: payloads.body("TXK", 1000), 15, 1000)),
