@@ -265,4 +265,6 @@ def test_it_passes_every_setting_the_app_reads(compose, module):
 
     missing = _variables_read_by(ROOT / module) - environment - dockerfile - NOT_FOR_PRODUCTION
 
+    # A new setting: pass it in compose.yaml (x-app environment, as
+    # NAME: ${NAME:-}) and document it in .env.example, or list it above.
     assert missing == set()
