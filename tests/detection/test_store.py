@@ -7,12 +7,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from detection.models import Transaction
 from detection.schema import TransactionIn, validate_transaction
-from detection.store import transactions_insert
+from detection.store import (
+    transaction_received_at,
+    transaction_values,
+    transactions_bulk_session,
+    transactions_insert,
+    transactions_insert_values,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -209,3 +215,64 @@ def test_it_writes_in_the_callers_transaction():
         raise RuntimeError("rolled back")
 
     assert not Transaction.objects.exists()
+
+
+# --- the bulk path of CSV import ----------------------------------------------
+
+
+def _values(*items: TransactionIn) -> list[tuple[Any, ...]]:
+    vendor = connection.vendor
+    now = transaction_received_at(vendor=vendor)
+    return [transaction_values(item, vendor=vendor, received_at=now) for item in items]
+
+
+def test_it_bulk_inserts_and_counts_only_new_rows():
+    transactions_insert(items=[_item("TX2")])
+
+    with transaction.atomic():
+        stored = transactions_insert_values(rows=_values(_item("TX1"), _item("TX2"), _item("TX3")))
+
+    assert stored == 2
+    assert Transaction.objects.count() == 3
+    assert transactions_insert_values(rows=[]) == 0
+
+
+def test_it_bulk_inserts_the_same_values_as_the_single_path():
+    transactions_insert(items=[_item("TX1", amount="0.1", timestamp="2023-04-11T16:29:14.5+02:00")])
+    transactions_insert_values(
+        rows=_values(_item("TX2", amount="0.1", timestamp="2023-04-11T16:29:14.5+02:00"))
+    )
+
+    one, two = (
+        Transaction.objects.filter(transaction_id=tx_id).values().get() for tx_id in ("TX1", "TX2")
+    )
+    for row in (one, two):
+        del row["id"], row["transaction_id"], row["received_at"]
+    assert one == two
+    assert one["amount"] == Decimal("0.10")
+    assert one["timestamp"] == datetime(2023, 4, 11, 14, 29, 14, 500000, tzinfo=UTC)
+
+
+def test_it_keeps_the_database_check_constraints_on_the_bulk_path():
+    row = list(_values(_item("TX1"))[0])
+    row[10] = 7  # customer_age, under the 18 the database allows
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        transactions_insert_values(rows=[tuple(row)])
+
+    assert not Transaction.objects.exists()
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="an SQLite page-cache setting")
+def test_it_enlarges_the_sqlite_cache_for_a_bulk_session_only():
+    def cache_size() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size")
+            return cursor.fetchone()[0]
+
+    before = cache_size()
+    with transactions_bulk_session():
+        during = cache_size()
+
+    assert during == -256 * 1024
+    assert cache_size() == before != during
