@@ -160,6 +160,10 @@ class Deployment:
         assert self.process is not None
         return psutil.Process(self.process.pid).children()
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the workers have used so far."""
+        return sum(sum(w.cpu_times()[:2]) for w in self.workers())
+
     def rss_mib(self) -> dict[int, float]:
         return {w.pid: w.memory_info().rss / 2**20 for w in self.workers()}
 
@@ -355,7 +359,8 @@ def print_phase(result: dict[str, Any]) -> None:
         print(f"  {name:<10} " + " ".join(f"{row[key]:>8}" for key in values))
     print(
         f"  transactions accepted {result['rows_accepted']}, stored {result['rows_stored']}; "
-        f"worker RSS {result['rss_start_mib']} -> {result['rss_end_mib']} MiB"
+        f"worker RSS {result['rss_start_mib']} -> {result['rss_end_mib']} MiB; "
+        f"worker CPU {result['worker_cpu_ms_per_request']} ms per request"
     )
 
 
@@ -394,10 +399,10 @@ def main() -> None:
         # Warm-up: every worker loads both models and opens its connection.
         Traffic(port, deployment.token, accounts, "W").run(4, 3.0)
         for index, clients in enumerate(counts):
-            rss_start = deployment.rss_mib()
+            rss_start, cpu_start = deployment.rss_mib(), deployment.cpu_seconds()
             traffic = Traffic(port, deployment.token, accounts, str(index))
             samples, seconds = traffic.run(clients, args.seconds)
-            rss_end = deployment.rss_mib()
+            rss_end, cpu = deployment.rss_mib(), deployment.cpu_seconds() - cpu_start
             # Others' work on the machine shows here: the figures are only
             # comparable between runs on an otherwise idle host.
             load = os.getloadavg()[0]
@@ -416,6 +421,9 @@ def main() -> None:
                     kind: summary([s for s in samples if s.kind == kind], seconds)
                     for kind, _ in MIX
                 },
+                # Unlike latency, CPU time per request hardly depends on what
+                # else the machine runs: the workers' own cost, database aside.
+                "worker_cpu_ms_per_request": round(cpu * 1000 / max(len(samples), 1), 1),
                 "rows_accepted": sum(s.accepted for s in samples),
                 "rows_stored": stored,
                 "rss_start_mib": round(sum(rss_start.values()), 1),
