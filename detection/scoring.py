@@ -217,10 +217,14 @@ def _persist(
                 strict=True,
             )
         )
+    # In primary-key order, like the insert: no deadlock between racing requests.
+    rows.sort(key=lambda row: (row[0], row[1]))
     predictions_upsert(rows=rows)
+    order = sorted(range(len(pks)), key=pks.__getitem__)
+    novelties, verdicts_flagged = novelty.tolist(), verdicts.flagged.tolist()
     transactions_mark(
-        rows=list(zip(pks, novelty.tolist(), strict=True)),
-        flagged=verdicts.flagged.tolist() if all_models else None,
+        rows=[(pks[i], novelties[i]) for i in order],
+        flagged=[verdicts_flagged[i] for i in order] if all_models else None,
     )
 
 
@@ -241,7 +245,10 @@ def transactions_score(
     detectors = active_detectors(algorithms)
     if persist:
         with transaction.atomic():
-            inserted = transactions_insert(items=items)
+            # Written in id order whatever the request's order, so requests with
+            # overlapping ids take their row locks in one order and cannot
+            # deadlock each other (PostgreSQL).
+            inserted = transactions_insert(items=sorted(items, key=lambda i: i.transaction_id))
             stored = frame_from_queryset(
                 Transaction.objects.filter(transaction_id__in=[i.transaction_id for i in items])
             )
