@@ -62,6 +62,14 @@ ID_PREFIX = "LD"
 # --- the deployment -----------------------------------------------------------
 
 
+def _die_with_this_process() -> None:
+    # In the child: SIGTERM when the benchmark dies, so no server outlives it.
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -142,6 +150,7 @@ class Deployment:
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_this_process,
             )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

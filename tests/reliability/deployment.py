@@ -60,6 +60,16 @@ models_train(activate=False)
 """
 
 
+def _die_with_this_process() -> None:
+    """In the child, before exec: get SIGTERM when the test process dies, so
+    a killed test run leaves no server behind (gunicorn's workers follow
+    their master). Linux only; elsewhere the fixtures' teardown has to do."""
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -297,6 +307,7 @@ class Deployment:
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_this_process,
             )
         server = Server(
             url=f"http://127.0.0.1:{port}",
@@ -329,6 +340,7 @@ class Deployment:
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            preexec_fn=_die_with_this_process,
         )
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
