@@ -71,6 +71,20 @@ out["proxied"]["/login/"] = seen(client.get("/login/", headers=https))
 out["proxied"]["login"] = seen(
     client.post("/login/", {"username": "probe", "password": "probe-pass-123"}, headers=https)
 )
+# A browser behind Traefik: the CSRF check runs, over HTTPS as the proxy says.
+browser = Client(HTTP_HOST="example.com", enforce_csrf_checks=True)
+form = browser.get("/login/", headers=https)
+out["proxied"]["csrf_login"] = seen(
+    browser.post(
+        "/login/",
+        {
+            "username": "probe",
+            "password": "probe-pass-123",
+            "csrfmiddlewaretoken": form.cookies["csrftoken"].value,
+        },
+        headers={**https, "Origin": "https://example.com", "Referer": "https://example.com/login/"},
+    )
+)
 with open(sys.argv[1], "w") as handle:
     json.dump(out, handle)
 """
@@ -159,6 +173,13 @@ def test_it_trusts_the_proxys_https_header_and_sends_hsts(production):
     assert seen["status"] == 200
     assert seen["hsts"] == "max-age=31536000; includeSubDomains; preload"
     assert directives(seen["csp"])["frame-ancestors"] == ["'none'"]
+
+
+def test_it_signs_in_through_the_proxy_with_the_csrf_check_on(production):
+    seen = production["proxied"]["csrf_login"]
+
+    assert seen["status"] == 302
+    assert seen["location"] == "/"
 
 
 def test_it_sets_only_secure_cookies_in_production(production):
