@@ -43,6 +43,9 @@ ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
 )
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# Reverse proxies in front of the app (Traefik: 1); client IPs are read from
+# X-Forwarded-For only that far, for the request log, lockouts and throttling.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -220,7 +223,7 @@ REST_FRAMEWORK = {
         "anon": env.str("API_THROTTLE_ANON", "120/minute"),
         "user": env.str("API_THROTTLE_USER", "100000/minute"),
     },
-    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", 0, minimum=0),
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Transaction anomaly detection API",

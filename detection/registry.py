@@ -213,8 +213,12 @@ def active_detectors(algorithms: tuple[str, ...] | None = None) -> dict[str, Det
     detectors = {}
     for algorithm in wanted:
         if algorithm not in active:
+            metrics.set_active_version(algorithm, None)
             raise NoActiveModel(algorithm)
         detectors[algorithm] = load_detector(active[algorithm])
+        # Serving workers report what they serve; activation often happens in
+        # a one-off process that Prometheus never scrapes.
+        metrics.set_active_version(algorithm, detectors[algorithm].version)
     return detectors
 
 

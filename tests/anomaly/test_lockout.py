@@ -90,6 +90,7 @@ def test_it_locks_the_username_and_address_pair_only(client, user, analyst):
 def test_it_tells_clients_apart_behind_the_trusted_proxy(client, user, settings):
     # In production Traefik is the one trusted proxy (TRUSTED_PROXY_COUNT=1):
     # every request comes from its address, the client's is in X-Forwarded-For.
+    settings.TRUSTED_PROXY_COUNT = 1
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
     attacker = {"REMOTE_ADDR": "172.18.0.2", "HTTP_X_FORWARDED_FOR": "198.51.100.66"}
     owner = {"REMOTE_ADDR": "172.18.0.2", "HTTP_X_FORWARDED_FOR": "192.0.2.10"}
