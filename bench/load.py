@@ -55,7 +55,7 @@ import psutil
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SAMPLE = BASE_DIR / "fixtures" / "sample_transactions.csv"
-MIX = (("single", 50), ("batch_100", 10), ("list", 25), ("account", 15))
+MIX = {"single": 50, "batch_100": 10, "list": 25, "account": 15}
 ID_PREFIX = "LD"
 
 
@@ -255,6 +255,7 @@ class Traffic:
     token: str
     accounts: list[Account]
     phase: str
+    mix: dict[str, int]
     start: datetime = datetime(2024, 5, 1, tzinfo=UTC)
     samples: list[list[Sample]] = field(default_factory=list)
 
@@ -281,7 +282,7 @@ class Traffic:
 
     def client(self, number: int, stop: threading.Event) -> None:
         rng = random.Random(number)
-        kinds = [kind for kind, weight in MIX for _ in range(weight)]
+        kinds = [kind for kind, weight in self.mix.items() for _ in range(weight)]
         headers = {"Authorization": f"Token {self.token}", "Content-Type": "application/json"}
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         samples: list[Sample] = []
@@ -388,6 +389,13 @@ def main() -> None:
         default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"),
         help="Redis for the shared cache, or 'none'",
     )
+    parser.add_argument(
+        "--mix",
+        type=_mix,
+        default=MIX,
+        help="kinds and weights, e.g. single=1 to measure one kind alone "
+        "(default: single=50,batch_100=10,list=25,account=15)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the database and temp folder")
     args = parser.parse_args()
@@ -406,10 +414,10 @@ def main() -> None:
         deployment.start()
         accounts = sample_accounts()
         # Warm-up: every worker loads both models and opens its connection.
-        Traffic(port, deployment.token, accounts, "W").run(4, 3.0)
+        Traffic(port, deployment.token, accounts, "W", MIX).run(4, 3.0)
         for index, clients in enumerate(counts):
             rss_start, cpu_start = deployment.rss_mib(), deployment.cpu_seconds()
-            traffic = Traffic(port, deployment.token, accounts, str(index))
+            traffic = Traffic(port, deployment.token, accounts, str(index), args.mix)
             samples, seconds = traffic.run(clients, args.seconds)
             rss_end, cpu = deployment.rss_mib(), deployment.cpu_seconds() - cpu_start
             # Others' work on the machine shows here: the figures are only
@@ -428,7 +436,7 @@ def main() -> None:
                 "overall": summary(samples, seconds),
                 "by_kind": {
                     kind: summary([s for s in samples if s.kind == kind], seconds)
-                    for kind, _ in MIX
+                    for kind in args.mix
                 },
                 # Unlike latency, CPU time per request hardly depends on what
                 # else the machine runs: the workers' own cost, database aside.
@@ -458,6 +466,18 @@ def main() -> None:
             _redis_forget(deployment.env.get("REDIS_URL"), deployment.env.get("CACHE_KEY_PREFIX"))
     if failed:
         raise SystemExit("errors occurred or stored rows differ from accepted rows")
+
+
+def _mix(text: str) -> dict[str, int]:
+    mix = {}
+    for part in text.split(","):
+        kind, _, weight = part.partition("=")
+        if kind not in MIX or not weight.isdigit() or int(weight) < 1:
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: expected KIND=WEIGHT, KIND one of {', '.join(MIX)}"
+            )
+        mix[kind] = int(weight)
+    return mix
 
 
 def _redis_forget(url: str | None, prefix: str | None) -> None:
