@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 import django
+import structlog
 from django.db import connection, transaction
 
+from detection import metrics
 from detection.schema import (
     CANONICAL_NAMES,
     FIELDS,
@@ -43,6 +45,8 @@ from detection.store import (
     transactions_bulk_session,
     transactions_insert_values,
 )
+
+log = structlog.get_logger("detection")
 
 _SCAN_BYTES = 1 << 20
 DEFAULT_CHUNK_SIZE = 20_000
@@ -387,6 +391,15 @@ def import_transactions_csv(
                 summary.rejected.extend(block.rejected)
                 if progress is not None:
                     progress(block.read)
+    metrics.record_import(summary.stored, summary.already_present, summary.rejected_rows)
+    log.info(
+        "transactions.imported",
+        file=path.name,
+        read=summary.read,
+        stored=summary.stored,
+        already_present=summary.already_present,
+        rejected=summary.rejected_rows,
+    )
     return summary
 
 
