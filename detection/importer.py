@@ -40,6 +40,7 @@ from detection.schema import (
     validate_transaction,
 )
 from detection.store import (
+    TRANSACTION_COLUMNS,
     transaction_received_at,
     transaction_values,
     transactions_bulk_session,
@@ -53,6 +54,9 @@ DEFAULT_CHUNK_SIZE = 20_000
 # Below this size (some 55,000 rows) a worker process costs more to start
 # than it saves.
 _PARALLEL_MIN_BYTES = 8 << 20
+# Positions in the rows transaction_values makes.
+_TRANSACTION_ID = TRANSACTION_COLUMNS.index("transaction_id")
+_TIMESTAMP = TRANSACTION_COLUMNS.index("timestamp")
 
 
 class ImportFileError(Exception):
@@ -260,8 +264,9 @@ def _blocks(path: Path, survey: _Survey) -> Iterator[tuple[int, str]]:
 @dataclass
 class _CheckedBlock:
     read: int
-    lines: list[int]  # the line of each valid row
-    rows: list[tuple[Any, ...]]  # its database values
+    # The database values of each valid row, in time order, and its line.
+    rows: list[tuple[Any, ...]]
+    lines: list[int]
     rejected: list[RejectedRow]
 
 
@@ -271,14 +276,47 @@ def _check_block(
     """Validate one chunk into database rows. Runs in a worker process on
     large files, so it touches no database and no shared state."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    block = _CheckedBlock(read=0, lines=[], rows=[], rejected=[])
+    rejected: list[RejectedRow] = []
+    read = 0
+    valid: list[tuple[tuple[Any, ...], int]] = []
     records = _numbered(reader, "", offset=first_line - 1)
-    for line, item in _checked(records, columns, block.rejected):
-        block.read += 1
+    for line, item in _checked(records, columns, rejected):
+        read += 1
         if item is not None:
-            block.lines.append(line)
-            block.rows.append(transaction_values(item, vendor=vendor, received_at=received_at))
-    return block
+            valid.append((transaction_values(item, vendor=vendor, received_at=received_at), line))
+    # Inserted in time order, SQLite's time-keyed indexes grow page by page
+    # instead of at random: about a third less work per row. The sort is
+    # stable, so ordering by (timestamp, id) is the same as in file order.
+    valid.sort(key=_time_of)
+    return _CheckedBlock(
+        read=read,
+        rows=[row for row, _ in valid],
+        lines=[line for _, line in valid],
+        rejected=rejected,
+    )
+
+
+def _time_of(valid: tuple[tuple[Any, ...], int]) -> Any:
+    return valid[0][_TIMESTAMP]
+
+
+def _unrepeated(block: _CheckedBlock, seen: dict[str, int]) -> list[tuple[Any, ...]]:
+    """The block's rows whose id no earlier row of the file had; each repeat
+    is added to the block's rejections. ``seen`` maps ids to their first line."""
+    ids = [row[_TRANSACTION_ID] for row in block.rows]
+    if len(set(ids)) == len(ids) and seen.keys().isdisjoint(ids):
+        seen.update(zip(ids, block.lines, strict=True))
+        return block.rows
+    # Rare: walk the block in file order, so the first occurrence is kept.
+    repeats: list[RejectedRow] = []
+    in_file_order = sorted(zip(block.lines, block.rows, strict=True), key=lambda pair: pair[0])
+    kept = [
+        row
+        for line, row in in_file_order
+        if not _is_repeat(seen, row[_TRANSACTION_ID], line, repeats)
+    ]
+    block.rejected = sorted([*block.rejected, *repeats], key=lambda rejected: rejected.line)
+    return sorted(kept, key=lambda row: row[_TIMESTAMP])
 
 
 def _checked_blocks(
@@ -372,17 +410,7 @@ def import_transactions_csv(
         )
         with transactions_bulk_session():
             for block in blocks:
-                rows = block.rows
-                repeats: list[RejectedRow] = []
-                # row[0] is the transaction id, the first of the store's columns.
-                keep = [
-                    not _is_repeat(seen, row[0], line, repeats)
-                    for line, row in zip(block.lines, rows, strict=True)
-                ]
-                if repeats:
-                    rows = [row for row, kept in zip(rows, keep, strict=True) if kept]
-                    block.rejected.extend(repeats)
-                    block.rejected.sort(key=lambda rejected: rejected.line)
+                rows = _unrepeated(block, seen)
                 with transaction.atomic():
                     stored = transactions_insert_values(rows=rows)
                 summary.read += block.read

@@ -13,7 +13,7 @@ from django.utils import timezone
 from detection.models import Prediction, Transaction
 from detection.schema import TransactionIn
 
-_COLUMNS = (
+TRANSACTION_COLUMNS = (
     "transaction_id",
     "account_id",
     "amount",
@@ -33,7 +33,7 @@ _COLUMNS = (
     "received_at",
 )
 # SQLite allows 32,766 bound variables per statement; stay well under it.
-_ROWS_PER_STATEMENT = 32_000 // len(_COLUMNS)
+_ROWS_PER_STATEMENT = 32_000 // len(TRANSACTION_COLUMNS)
 # Page cache while a bulk import runs: big enough to hold the index pages one
 # chunk touches, so they are written once per commit instead of being spilled
 # and re-read; the connection's own setting is restored afterwards.
@@ -53,7 +53,7 @@ def transactions_insert(*, items: Sequence[TransactionIn]) -> dict[str, int]:
     vendor = connection.vendor
     now = transaction_received_at(vendor=vendor)
     table = ops.quote_name(Transaction._meta.db_table)
-    columns = ", ".join(ops.quote_name(column) for column in _COLUMNS)
+    columns = ", ".join(ops.quote_name(column) for column in TRANSACTION_COLUMNS)
     inserted: dict[str, int] = {}
     with connection.cursor() as cursor:
         for start in range(0, len(items), _ROWS_PER_STATEMENT):
@@ -61,7 +61,9 @@ def transactions_insert(*, items: Sequence[TransactionIn]) -> dict[str, int]:
             params: list[Any] = []
             for item in chunk:
                 params.extend(transaction_values(item, vendor=vendor, received_at=now))
-            placeholders = ", ".join(["(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"] * len(chunk))
+            placeholders = ", ".join(
+                ["(" + ", ".join(["%s"] * len(TRANSACTION_COLUMNS)) + ")"] * len(chunk)
+            )
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) VALUES {placeholders} "
                 "ON CONFLICT (transaction_id) DO NOTHING RETURNING id, transaction_id",
@@ -84,8 +86,8 @@ def transactions_insert_values(*, rows: Sequence[tuple[Any, ...]]) -> int:
         return 0
     ops = connection.ops
     table = ops.quote_name(Transaction._meta.db_table)
-    columns = ", ".join(ops.quote_name(column) for column in _COLUMNS)
-    placeholders = ", ".join(["%s"] * len(_COLUMNS))
+    columns = ", ".join(ops.quote_name(column) for column in TRANSACTION_COLUMNS)
+    placeholders = ", ".join(["%s"] * len(TRANSACTION_COLUMNS))
     with connection.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "
@@ -126,7 +128,7 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
 
 
 def transaction_values(item: TransactionIn, *, vendor: str, received_at: Any) -> tuple[Any, ...]:
-    """The row of ``_COLUMNS`` for one transaction, as the database driver of
+    """The row of ``TRANSACTION_COLUMNS`` for one transaction, as the database driver of
     ``vendor`` takes it. It needs no connection, so CSV import builds rows in
     worker processes."""
     if vendor == "sqlite":

@@ -353,6 +353,40 @@ def test_it_reports_bad_rows_and_repeats_across_chunks_alike_with_workers(tmp_pa
     assert Transaction.objects.get(transaction_id="TX3").amount == Decimal("14.09")
 
 
+@pytest.mark.parametrize("chunk_size", [1, 10])
+def test_it_keeps_the_first_line_of_an_id_even_if_a_later_one_is_earlier_in_time(
+    tmp_path, chunk_size
+):
+    rows = [
+        _row("TX1", TransactionDate="2023-06-01 10:00:00", TransactionAmount="1.00"),
+        _row("TX2", TransactionDate="2023-03-01 10:00:00"),
+        _row("TX1", TransactionDate="2023-01-01 10:00:00", TransactionAmount="2.00"),
+    ]
+
+    summary = import_transactions_csv(path=_write(tmp_path / "t.csv", rows), chunk_size=chunk_size)
+
+    assert summary.rejected == [
+        RejectedRow(4, "transaction_id", "duplicate of line 2 in this file")
+    ]
+    assert Transaction.objects.get(transaction_id="TX1").amount == Decimal("1.00")
+
+
+def test_it_keeps_file_order_among_rows_with_equal_times(tmp_path):
+    # Rows are stored in time order; among equal times, in file order, so
+    # ordering by (timestamp, id) gives what the file said.
+    rows = [
+        _row("TXc", TransactionDate="2023-05-01 10:00:00"),
+        _row("TXz", TransactionDate="2023-02-01 10:00:00"),
+        _row("TXa", TransactionDate="2023-05-01 10:00:00"),
+        _row("TXb", TransactionDate="2023-05-01 10:00:00"),
+    ]
+
+    import_transactions_csv(path=_write(tmp_path / "ties.csv", rows))
+
+    ordered = Transaction.objects.order_by("timestamp", "id")
+    assert [tx.transaction_id for tx in ordered] == ["TXz", "TXc", "TXa", "TXb"]
+
+
 def test_it_does_not_count_a_rejected_row_as_the_first_of_an_id(tmp_path):
     rows = [_row("TX1", TransactionAmount="bad"), _row("TX1")]
 
