@@ -6,25 +6,25 @@ tests need the application as it runs in production instead, in processes of
 its own that the tests can starve, break and restart. One seeded template per
 test process (migrated, two users with tokens, 900 transactions of 60 steady
 accounts, both detectors trained: version 1 active, version 2 not) is copied
-for each deployment: a file copy
-on SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL.
+for each deployment: a file copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on
+PostgreSQL.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ PASSWORD = "reliability-pass-123"
 
 # Run in a subprocess against the template database.
 _SEED = """
-import os, sys
+import sys
 import django
 django.setup()
 from django.contrib.auth import get_user_model
@@ -70,12 +70,6 @@ def _die_with_this_process() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def engine() -> str:
     return "postgresql" if "postgresql" in settings.DATABASES["default"]["ENGINE"] else "sqlite"
 
@@ -97,7 +91,7 @@ class Database:
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         """Rows of one statement, written with %s placeholders."""
         if self.vendor == "sqlite":
-            with sqlite3.connect(self.name, timeout=20) as connection:
+            with closing(sqlite3.connect(self.name, timeout=20)) as connection, connection:
                 return connection.execute(sql.replace("%s", "?"), params).fetchall()
         import psycopg
 
@@ -205,15 +199,33 @@ def seed(folder: Path) -> Seed:
     return Seed(database, artifacts, staff_token, user_token)
 
 
+_LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+) ")
+
+
 @dataclass
 class Server:
-    """One gunicorn master and its workers, on a port of its own."""
+    """One gunicorn master and its workers, on a port the kernel chose."""
 
-    url: str
     process: subprocess.Popen
     output: Path
     log_file: Path
     token: str
+    _url: str | None = None
+
+    @property
+    def url(self) -> str:
+        # Bound to port 0 and read back from gunicorn's log: a port picked
+        # in advance could be taken by another test process meanwhile.
+        deadline = time.monotonic() + 90
+        while self._url is None:
+            found = _LISTENING.search(self.output.read_text())
+            if found:
+                self._url = f"http://127.0.0.1:{found.group(1)}"
+            elif self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not start:\n" + self.output.read_text()[-4000:])
+            else:
+                time.sleep(0.05)
+        return self._url
 
     def session(self, token: str | None = None) -> requests.Session:
         session = requests.Session()
@@ -279,13 +291,10 @@ class Deployment:
         )
 
     def start(self, *, workers: int = 1, wait: bool = True, **extra: str) -> Server:
-        port = free_port()
         name = f"gunicorn-{len(self.servers)}"
         output = self.folder / f"{name}.out"
         log_dir = self.folder / name
         env = self.env(
-            HOST="127.0.0.1",
-            PORT=str(port),
             WEB_CONCURRENCY=str(workers),
             METRICS_PORT="0",
             LOG_DIR=str(log_dir),
@@ -300,6 +309,8 @@ class Deployment:
                     "gunicorn",
                     "-c",
                     "anomaly/gunicorn_conf.py",
+                    "--bind",
+                    "127.0.0.1:0",
                     "anomaly.wsgi",
                 ],
                 cwd=BASE_DIR,
@@ -310,7 +321,6 @@ class Deployment:
                 preexec_fn=_die_with_this_process,
             )
         server = Server(
-            url=f"http://127.0.0.1:{port}",
             process=process,
             output=output,
             log_file=log_dir / "app.log",
