@@ -33,6 +33,9 @@ def _local_secret_key() -> str:
     return key
 
 
+if PRODUCTION and DEBUG:
+    raise EnvError("DJANGO_DEBUG must not be true when DJANGO_ENV=production")
+
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 if SECRET_KEY is None:
     if PRODUCTION:
@@ -102,7 +105,10 @@ TEMPLATES = [
 
 # --- database -------------------------------------------------------------
 DATABASE_URL = env.str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'anomaly.sqlite3'}")
-_database = dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)
+try:
+    _database = dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)
+except (ValueError, KeyError) as exc:
+    raise EnvError(f"DATABASE_URL: {exc}") from None
 if _database["ENGINE"] == "django.db.backends.sqlite3":
     _database["ENGINE"] = "django_prometheus.db.backends.sqlite3"
     _database["OPTIONS"] = {

@@ -14,8 +14,12 @@ def parse_when(value: str) -> datetime:
 
     Raises ValueError with a message fit to show a user.
     """
+    text = value.strip()
+    # pydantic would read a bare number as Unix seconds: 20240301 is not 1970.
+    if text.lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError(f"{value!r} is not a date (YYYY-MM-DD) or ISO 8601 time")
     try:
-        parsed = _DATETIME.validate_python(value.strip())
+        parsed = _DATETIME.validate_python(text)
     except ValidationError:
         raise ValueError(f"{value!r} is not a date (YYYY-MM-DD) or ISO 8601 time") from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
