@@ -56,6 +56,10 @@ import psutil
 BASE_DIR = Path(__file__).resolve().parent.parent
 SAMPLE = BASE_DIR / "fixtures" / "sample_transactions.csv"
 MIX = {"single": 50, "batch_100": 10, "list": 25, "account": 15}
+# Not in the default mix: one transaction of the sample sent again. It is
+# scored like a new one but stores nothing new, so memory can be watched
+# under scoring while the data stays the same size.
+KINDS = (*MIX, "repeat")
 ID_PREFIX = "LD"
 
 
@@ -223,6 +227,12 @@ class Account:
     balance: float
 
 
+def sample_rows() -> list[dict[str, str]]:
+    """The sample's rows as the earlier system's JSON (the API takes its names)."""
+    with SAMPLE.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def sample_accounts() -> list[Account]:
     last: dict[str, dict[str, str]] = {}
     with SAMPLE.open(newline="") as handle:
@@ -256,6 +266,7 @@ class Traffic:
     accounts: list[Account]
     phase: str
     mix: dict[str, int]
+    stored: list[dict[str, str]] = field(default_factory=list)
     start: datetime = datetime(2024, 5, 1, tzinfo=UTC)
     samples: list[list[Sample]] = field(default_factory=list)
 
@@ -295,6 +306,9 @@ class Traffic:
                 batch = [self.transaction(rng, number, sequence + i) for i in range(size)]
                 sequence += size
                 method, path, body = "POST", "/api/predict/", json.dumps(batch).encode()
+            elif kind == "repeat":
+                row = rng.choice(self.stored)
+                method, path, body = "POST", "/api/predict/", json.dumps(row).encode()
             elif kind == "list":
                 method, path = "GET", f"/api/transactions/?page={rng.randint(1, 20)}"
             else:
@@ -312,7 +326,8 @@ class Traffic:
                 connection.close()
                 status, content = 0, b""
             elapsed = (time.perf_counter() - started) * 1000
-            accepted = len(json.loads(content)) if status == 200 and body is not None else 0
+            new = status == 200 and kind in ("single", "batch_100")
+            accepted = len(json.loads(content)) if new else 0
             samples.append(Sample(kind, status, elapsed, accepted))
         connection.close()
         self.samples.append(samples)
@@ -394,7 +409,8 @@ def main() -> None:
         type=_mix,
         default=MIX,
         help="kinds and weights, e.g. single=1 to measure one kind alone "
-        "(default: single=50,batch_100=10,list=25,account=15)",
+        "(default: single=50,batch_100=10,list=25,account=15; also: repeat, "
+        "a stored transaction sent again)",
     )
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the database and temp folder")
@@ -412,12 +428,12 @@ def main() -> None:
         print(f"database {database.name}; gunicorn with {args.workers} workers on :{port}")
         deployment.prepare()
         deployment.start()
-        accounts = sample_accounts()
+        accounts, rows = sample_accounts(), sample_rows()
         # Warm-up: every worker loads both models and opens its connection.
         Traffic(port, deployment.token, accounts, "W", MIX).run(4, 3.0)
         for index, clients in enumerate(counts):
             rss_start, cpu_start = deployment.rss_mib(), deployment.cpu_seconds()
-            traffic = Traffic(port, deployment.token, accounts, str(index), args.mix)
+            traffic = Traffic(port, deployment.token, accounts, str(index), args.mix, rows)
             samples, seconds = traffic.run(clients, args.seconds)
             rss_end, cpu = deployment.rss_mib(), deployment.cpu_seconds() - cpu_start
             # Others' work on the machine shows here: the figures are only
@@ -472,9 +488,9 @@ def _mix(text: str) -> dict[str, int]:
     mix = {}
     for part in text.split(","):
         kind, _, weight = part.partition("=")
-        if kind not in MIX or not weight.isdigit() or int(weight) < 1:
+        if kind not in KINDS or not weight.isdigit() or int(weight) < 1:
             raise argparse.ArgumentTypeError(
-                f"{part!r}: expected KIND=WEIGHT, KIND one of {', '.join(MIX)}"
+                f"{part!r}: expected KIND=WEIGHT, KIND one of {', '.join(KINDS)}"
             )
         mix[kind] = int(weight)
     return mix
