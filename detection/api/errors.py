@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django.urls import Resolver404, resolve
 from drf_spectacular.utils import OpenApiResponse
@@ -106,6 +107,15 @@ def _body(exc: exceptions.APIException) -> dict[str, Any]:
     return body
 
 
+class DatabaseUnavailable(exceptions.APIException):
+    """The database cannot be reached (down, restarting, failing over): a retry
+    shortly may succeed, so 503 rather than 500."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "database_unavailable"
+    default_detail = "the database is unreachable; retry in a few seconds"
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
@@ -113,6 +123,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(*exc.args)
+    elif isinstance(exc, OperationalError | InterfaceError):
+        log.error("api.database_unavailable", error_type=type(exc).__name__, error=str(exc))
+        exc = DatabaseUnavailable()
     response = drf_exception_handler(exc, context)
     if response is None:
         view = context.get("view")
@@ -128,6 +141,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         )
     assert isinstance(exc, exceptions.APIException)
     response.data = _body(exc)
+    if isinstance(exc, DatabaseUnavailable):
+        response["Retry-After"] = "5"
     return response
 
 
