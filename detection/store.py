@@ -11,27 +11,11 @@ from django.db import connection
 from django.utils import timezone
 
 from detection.models import Prediction, Transaction
-from detection.schema import TransactionIn
+from detection.schema import FIELDS, TransactionIn
 
-TRANSACTION_COLUMNS = (
-    "transaction_id",
-    "account_id",
-    "amount",
-    "timestamp",
-    "transaction_type",
-    "location",
-    "device_id",
-    "ip_address",
-    "merchant_id",
-    "channel",
-    "customer_age",
-    "customer_occupation",
-    "duration_seconds",
-    "login_attempts",
-    "account_balance",
-    "previous_transaction_at",
-    "received_at",
-)
+# The schema's fields in its order (the row tuples below follow it), then the
+# one column the store adds.
+TRANSACTION_COLUMNS = (*FIELDS, "received_at")
 # SQLite allows 32,766 bound variables per statement; stay well under it.
 _ROWS_PER_STATEMENT = 32_000 // len(TRANSACTION_COLUMNS)
 # Page cache while a bulk import runs: big enough to hold the index pages one

@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from detection.models import Prediction, Review, ReviewEvent, Transaction
+from detection.schema import FIELDS
 from detection.selectors import latest_predictions
 
 
@@ -59,22 +60,7 @@ class TransactionOutput(serializers.ModelSerializer):
     class Meta:
         model = Transaction
         fields = (
-            "transaction_id",
-            "account_id",
-            "amount",
-            "timestamp",
-            "transaction_type",
-            "location",
-            "device_id",
-            "ip_address",
-            "merchant_id",
-            "channel",
-            "customer_age",
-            "customer_occupation",
-            "duration_seconds",
-            "login_attempts",
-            "account_balance",
-            "previous_transaction_at",
+            *FIELDS,
             "received_at",
             "flagged",
             "predictions",
