@@ -66,6 +66,14 @@ def test_it_walks_forests_in_chunks_without_changing_scores(data):
     np.testing.assert_allclose(fast.walk(probe), fast.score(probe), rtol=1e-10)
 
 
+def test_its_per_tree_path_for_large_batches_is_bit_for_bit_scikit_learn(data):
+    train, probe = data
+    forest = build_pipeline("isolation_forest", PARAMS).fit(train).named_steps["detector"]
+    fast = FastIsolationForest(forest)
+    assert len(probe) > FastIsolationForest.SMALL_BATCH
+    np.testing.assert_array_equal(fast.score(probe), -forest.score_samples(probe))
+
+
 def test_it_scores_small_and_large_lof_batches_alike(data):
     train, probe = data
     lof = build_pipeline("local_outlier_factor", PARAMS).fit(train)
