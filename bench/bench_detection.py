@@ -58,12 +58,12 @@ def main() -> None:
     args = parser.parse_args()
     folder = django_with_temp_database("detection")
 
-    from detection.features import columns_concat, columns_length, columns_take, compute_features
+    from detection.features import columns_concat, columns_length
     from detection.history import frame_from_items, frame_from_queryset
     from detection.importer import import_transactions_csv
     from detection.models import Transaction
     from detection.registry import active_detectors
-    from detection.scoring import lookback_seconds, score_rows, stored_transactions_score
+    from detection.scoring import detector_features, score_rows, stored_transactions_score
     from detection.synthetic import ROWS_PER_ACCOUNT_MONTH, generate
     from detection.training import models_train
 
@@ -137,9 +137,8 @@ def main() -> None:
 
     def single() -> None:
         frame = columns_concat([history, target])
-        features = compute_features(frame, lookback=lookback_seconds(), merchant_stats=None)
-        features = columns_take(features, slice(columns_length(history), None))
-        score_rows(detectors, features, target, record=False)
+        features = detector_features(detectors, frame, rows=slice(columns_length(history), None))
+        score_rows(detectors, features, record=False)
 
     for _ in range(50):
         single()

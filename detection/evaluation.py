@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from detection.features import columns_take, compute_features
+from detection.features import columns_take
 from detection.history import frame_from_queryset
 from detection.models import Transaction
 from detection.registry import active_detectors
-from detection.scoring import flag_rule, lookback_seconds, score_rows
+from detection.scoring import detector_features, flag_rule, score_rows
 
 RULES = ("both", "either")
 
@@ -107,7 +107,6 @@ def models_evaluate(*, labels_path: Path, split_date: datetime | None = None) ->
     labels = read_labels(labels_path)
     detectors = active_detectors()
     frame = frame_from_queryset(Transaction.objects.all())
-    features = compute_features(frame, lookback=lookback_seconds(), merchant_stats=None)
     wanted = np.fromiter((i in labels for i in frame["transaction_id"]), bool)
     if split_date is not None:
         wanted &= frame["ts"] >= int(split_date.timestamp())
@@ -115,8 +114,7 @@ def models_evaluate(*, labels_path: Path, split_date: datetime | None = None) ->
         raise LabelsError("no stored transaction matches the labels (after the split date)")
     rows = np.flatnonzero(wanted)
     eval_frame = columns_take(frame, rows)
-    eval_features = columns_take(features, rows)
-    scores = score_rows(detectors, eval_features, eval_frame, record=False)
+    scores = score_rows(detectors, detector_features(detectors, frame, rows=rows), record=False)
     ids = eval_frame["transaction_id"]
     is_fraud = np.array([labels[i][0] == 1 for i in ids])
     scenarios = np.array([labels[i][1] for i in ids], dtype=object)

@@ -16,8 +16,9 @@ second; a single transaction with its history a fraction of a millisecond.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,8 @@ import pandas as pd
 HOUR = 3600
 DAY = 86400
 MERCHANT_BURST_WINDOW = 3 * DAY
+# A merchant's price offset counts as this many extra payments at offset 0.
+_OFFSET_PRIOR_COUNT = 5.0
 # Group codes go in the high bits and epoch seconds (< 2**33 until year 2242)
 # in the low bits of one int64 sort key.
 _TIME_BITS = np.int64(34)
@@ -101,6 +104,7 @@ MODEL_FEATURES: tuple[str, ...] = (
     "amount_z_account",
     "amount_to_funds",
     "merchant_amount_z",
+    "merchant_novelty",
     "merchant_burst",
     "account_history",
     "log_since_previous",
@@ -119,29 +123,54 @@ MODEL_FEATURES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class MerchantStats:
-    """Typical log-amount per merchant, fitted on training data and shipped in
-    the artifact, so online scoring needs no scan of a merchant's history."""
+    """What merchants' customers usually pay, fitted on training data and
+    shipped in the artifact, so online scoring needs no scan of a merchant's
+    history.
+
+    ``mean``/``std``: log-amounts at the merchant (merchant_amount_z).
+    ``offset``: the merchant's price level, how far its payments sit above or
+    below its customers' own usual amounts in log units, shrunk towards 0 for
+    merchants with few payments. Subtracting it lets an account's amounts at
+    a dear and a cheap merchant be compared with each other (amount_z_account).
+    ``fingerprint`` names one fit: detectors trained together share it, so
+    scoring computes their features once.
+    """
 
     mean: Mapping[str, float]
     std: Mapping[str, float]
     global_mean: float
     global_std: float
+    offset: Mapping[str, float] = field(default_factory=dict)
+    fingerprint: str = ""
 
     @classmethod
-    def fit(cls, merchant_id: np.ndarray, amount: np.ndarray) -> MerchantStats:
+    def fit(
+        cls, merchant_id: np.ndarray, amount: np.ndarray, account_id: np.ndarray
+    ) -> MerchantStats:
         log_amount = np.log1p(amount.astype(np.float64))
-        frame = pd.DataFrame({"m": merchant_id, "x": log_amount})
+        frame = pd.DataFrame({"m": merchant_id, "a": account_id, "x": log_amount})
         grouped = frame.groupby("m", sort=False)["x"].agg(["mean", "std", "count"])
         # Merchants with few transactions borrow the global spread.
         global_mean = float(log_amount.mean()) if len(log_amount) else 0.0
         global_std = float(log_amount.std()) if len(log_amount) > 1 else 1.0
         std = grouped["std"].where(grouped["count"] >= 10, global_std).fillna(global_std)
         std = std.clip(lower=0.1)
+        above_own = frame["x"] - frame.groupby("a", sort=False)["x"].transform("mean")
+        by_merchant = above_own.groupby(frame["m"], sort=False).agg(["sum", "count"])
+        offset = by_merchant["sum"] / (by_merchant["count"] + _OFFSET_PRIOR_COUNT)
         return cls(
             mean={str(k): float(v) for k, v in grouped["mean"].items()},
             std={str(k): float(v) for k, v in std.items()},
             global_mean=global_mean,
             global_std=max(global_std, 0.1),
+            offset={str(k): float(v) for k, v in offset.items()},
+            fingerprint=uuid.uuid4().hex,
+        )
+
+    def offsets(self, merchant_id: np.ndarray) -> np.ndarray:
+        """Price offset of each row's merchant (0 for a merchant not seen in training)."""
+        return np.fromiter(
+            (self.offset.get(m, 0.0) for m in merchant_id), np.float64, len(merchant_id)
         )
 
     def zscore(self, merchant_id: np.ndarray, log_amount: np.ndarray) -> np.ndarray:
@@ -284,6 +313,10 @@ def compute_features(
     key = (account[order] << _TIME_BITS) | ts[order]
     s_ts = ts[order]
     s_log_amount = log_amount[order]
+    # Amounts with the merchant's price level taken out: 80 at a dear merchant
+    # and 30 at a cheap one can both be this account's usual spending.
+    price = merchant_stats.offsets(frame["merchant_id"]) if merchant_stats is not None else 0.0
+    s_adjusted = (log_amount - price)[order]
     s_amount = amount[order]
     start, end = _window_bounds(key, lookback)
     count = (end - start).astype(np.float64)
@@ -291,12 +324,14 @@ def compute_features(
     safe_count = np.maximum(count, 1.0)
 
     mean = _window_sum(s_log_amount, start, end) / safe_count
-    mean_sq = _window_sum(s_log_amount**2, start, end) / safe_count
-    std = np.sqrt(np.maximum(mean_sq - mean**2, 0.0))
     vs_account = np.where(has_history, s_log_amount - mean, 0.0)
+    adjusted_mean = _window_sum(s_adjusted, start, end) / safe_count
+    adjusted_mean_sq = _window_sum(s_adjusted**2, start, end) / safe_count
+    adjusted_std = np.sqrt(np.maximum(adjusted_mean_sq - adjusted_mean**2, 0.0))
+    vs_habit = np.where(has_history, s_adjusted - adjusted_mean, 0.0)
     # Few past amounts give an unreliable spread; 0.25 in log units (~30 %) is
     # the floor so one repeated amount doesn't make every change look extreme.
-    z = np.where(count >= 3, vs_account / np.maximum(std, 0.25), 0.0)
+    z = np.where(count >= 3, vs_habit / np.maximum(adjusted_std, 0.25), 0.0)
 
     s_log_duration = np.log1p(duration[order])
     duration_mean = _window_sum(s_log_duration, start, end) / safe_count
@@ -359,7 +394,11 @@ def compute_features(
             out[f"{name}_share"] = share
             out[f"new_{name}"] = ((history_count > 0) & (used == 0)).astype(np.float64)
 
-    out["merchant_novelty"] = out["new_merchant"] * np.maximum(out["amount_vs_account"], 0.0)
+    # A payment well above the account's habit to a merchant new to it: what a
+    # compromised merchant's victims show. Money coming in (salary, refunds)
+    # from a new source is no such sign, and counting it drowned the signal.
+    debit = frame["transaction_type"] == "Debit"
+    out["merchant_novelty"] = debit * out["new_merchant"] * np.maximum(out["amount_z_account"], 0.0)
     out["merchant_burst"] = _merchant_burst(frame, out["merchant_novelty"], merchant_recent)
     out["login_attempts"] = frame["login_attempts"].astype(np.float64)
     out["log_duration"] = np.log1p(duration)

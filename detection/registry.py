@@ -30,7 +30,8 @@ from detection import metrics
 from detection.detectors import Detector
 from detection.models import Algorithm, ModelVersion
 
-FORMAT_VERSION = 1
+# 2: merchant profiles carry price offsets, and features depend on them.
+FORMAT_VERSION = 2
 MAGIC = b"ANOMALY-ARTIFACT\n"
 
 log = structlog.get_logger("detection")

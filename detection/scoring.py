@@ -23,7 +23,6 @@ from detection import metrics
 from detection.detectors import Detector
 from detection.features import (
     MERCHANT_BURST_WINDOW,
-    MODEL_FEATURES,
     Columns,
     columns_concat,
     columns_length,
@@ -46,7 +45,6 @@ from detection.store import predictions_upsert, transactions_insert, transaction
 log = structlog.get_logger("detection")
 
 MERCHANT_FRAUD_DAYS = 30
-_MERCHANT_COLUMN = MODEL_FEATURES.index("merchant_amount_z")
 
 
 @dataclass(frozen=True)
@@ -111,25 +109,70 @@ def merchant_fraud_counts(frame: Columns) -> np.ndarray:
     return counts
 
 
-def score_rows(
+@dataclass(frozen=True)
+class DetectorFeatures:
+    """Features of a set of rows as each detector sees them.
+
+    Part of the features depends on the merchant profile a version was trained
+    with, so they are computed per profile; detectors trained together share
+    one profile and one pass. Reasons and the stored merchant_novelty come
+    from the newest version's view.
+    """
+
+    by_profile: dict[str, Columns]
+    profile_of: dict[str, str]
+    newest: str
+
+    def of(self, algorithm: str) -> Columns:
+        return self.by_profile[self.profile_of[algorithm]]
+
+    @property
+    def for_reasons(self) -> Columns:
+        return self.by_profile[self.newest]
+
+    def take(self, rows: np.ndarray | slice) -> DetectorFeatures:
+        return DetectorFeatures(
+            {key: columns_take(columns, rows) for key, columns in self.by_profile.items()},
+            self.profile_of,
+            self.newest,
+        )
+
+
+def detector_features(
     detectors: dict[str, Detector],
-    features: Columns,
     frame: Columns,
     *,
-    record: bool = True,
+    rows: np.ndarray | slice | None = None,
+    merchant_recent: Columns | None = None,
+) -> DetectorFeatures:
+    """Features of ``frame`` (history and targets together) for each detector,
+    kept for ``rows`` only when given."""
+    by_profile: dict[str, Columns] = {}
+    profile_of: dict[str, str] = {}
+    for algorithm, detector in detectors.items():
+        # A profile without a fingerprint is never shared.
+        key = detector.merchant_stats.fingerprint or algorithm
+        if key not in by_profile:
+            features = compute_features(
+                frame,
+                lookback=lookback_seconds(),
+                merchant_stats=detector.merchant_stats,
+                merchant_recent=merchant_recent,
+            )
+            by_profile[key] = features if rows is None else columns_take(features, rows)
+        profile_of[algorithm] = key
+    newest = max(detectors, key=lambda algorithm: detectors[algorithm].version_id)
+    return DetectorFeatures(by_profile, profile_of, profile_of[newest])
+
+
+def score_rows(
+    detectors: dict[str, Detector], features: DetectorFeatures, *, record: bool = True
 ) -> dict[str, np.ndarray]:
-    """Each detector's scores for these rows (features aligned with frame)."""
-    base = feature_matrix(features)
-    log_amount = features["log_amount"]
-    merchants = frame["merchant_id"]
+    """Each detector's scores for the rows of ``features``."""
     scores = {}
     for algorithm, detector in detectors.items():
         started = time.perf_counter()
-        X = base.copy()
-        # Each version carries the merchant profile it was trained with.
-        X[:, _MERCHANT_COLUMN] = np.clip(
-            detector.merchant_stats.zscore(merchants, log_amount), -10, 10
-        )
+        X = feature_matrix(features.of(algorithm), detector.features)
         scores[algorithm] = detector.score(X)
         elapsed = time.perf_counter() - started
         if record:
@@ -264,27 +307,27 @@ def transactions_score(
         before=_utc(int(targets["ts"].max()) + 1),
         exclude_transaction_ids=targets["transaction_id"],
     )
-    frame = columns_concat([history, targets])
     recent = merchant_recent(
         merchant_ids=targets["merchant_id"],
         since=_utc(int(targets["ts"].min()) - MERCHANT_BURST_WINDOW),
         before=_utc(int(targets["ts"].max()) + 1),
         exclude_account_ids=targets["account_id"],
     )
-    features = compute_features(
-        frame, lookback=lookback_seconds(), merchant_stats=None, merchant_recent=recent
+    features = detector_features(
+        detectors,
+        columns_concat([history, targets]),
+        rows=slice(columns_length(history), None),
+        merchant_recent=recent,
     )
-    features = columns_take(features, slice(columns_length(history), None))
-    scores = score_rows(detectors, features, targets)
-    features["merchant_amount_z"] = _merchant_z_for_reasons(detectors, features, targets)
-    reasons = explain(features, targets, merchant_fraud_counts(targets))
+    scores = score_rows(detectors, features)
+    reasons = explain(features.for_reasons, targets, merchant_fraud_counts(targets))
     verdicts = _verdicts(detectors, scores, reasons, targets, rule)
     if persist:
         with transaction.atomic():
             _persist(
                 detectors,
                 verdicts,
-                features["merchant_novelty"],
+                features.for_reasons["merchant_novelty"],
                 all_models=set(detectors) == set(Algorithm.values),
             )
     results = _results(detectors, verdicts, stored=persist)
@@ -299,16 +342,6 @@ def transactions_score(
             transaction_ids=[r.transaction_id for r in results if r.flagged][:20],
         )
     return results
-
-
-def _merchant_z_for_reasons(
-    detectors: dict[str, Detector], features: Columns, frame: Columns
-) -> np.ndarray:
-    # Reasons quote the most recently trained merchant profile.
-    newest = max(detectors.values(), key=lambda d: d.version_id)
-    return np.clip(
-        newest.merchant_stats.zscore(frame["merchant_id"], features["log_amount"]), -10, 10
-    )
 
 
 @dataclass
@@ -343,7 +376,7 @@ def stored_transactions_score(
     summary = BatchScoreSummary(per_model_anomalies=dict.fromkeys(detectors, 0))
     if not columns_length(frame):
         return summary
-    features = compute_features(frame, lookback=lookback, merchant_stats=None)
+    features = detector_features(detectors, frame)
     wanted = np.ones(columns_length(frame), dtype=bool)
     if since is not None:
         wanted &= frame["ts"] >= int(since.timestamp())
@@ -365,15 +398,16 @@ def stored_transactions_score(
     for begin in range(0, len(positions), chunk_size):
         rows = positions[begin : begin + chunk_size]
         chunk_frame = columns_take(frame, rows)
-        chunk_features = columns_take(features, rows)
-        scores = score_rows(detectors, chunk_features, chunk_frame)
-        chunk_features["merchant_amount_z"] = _merchant_z_for_reasons(
-            detectors, chunk_features, chunk_frame
+        chunk_features = features.take(rows)
+        scores = score_rows(detectors, chunk_features)
+        reasons = explain(
+            chunk_features.for_reasons, chunk_frame, merchant_fraud_counts(chunk_frame)
         )
-        reasons = explain(chunk_features, chunk_frame, merchant_fraud_counts(chunk_frame))
         verdicts = _verdicts(detectors, scores, reasons, chunk_frame, rule=None)
         with transaction.atomic():
-            _persist(detectors, verdicts, chunk_features["merchant_novelty"], all_models=True)
+            _persist(
+                detectors, verdicts, chunk_features.for_reasons["merchant_novelty"], all_models=True
+            )
         summary.scored += len(rows)
         summary.flagged += int(verdicts.flagged.sum())
         for algorithm in detectors:

@@ -96,7 +96,9 @@ def training_data(*, since: datetime | None, until: datetime | None) -> Training
         keep &= frame["ts"] >= int(since.timestamp())
     if keep.sum() < 50:
         raise NotEnoughData(f"{int(keep.sum())} transactions to train on; at least 50 are needed")
-    merchant_stats = MerchantStats.fit(frame["merchant_id"][keep], frame["amount"][keep])
+    merchant_stats = MerchantStats.fit(
+        frame["merchant_id"][keep], frame["amount"][keep], frame["account_id"][keep]
+    )
     features = compute_features(
         frame, lookback=int(lookback.total_seconds()), merchant_stats=merchant_stats
     )

@@ -117,7 +117,7 @@ def test_it_flags_a_large_share_of_the_funds():
 def test_it_scores_merchant_amounts_against_the_merchant_profile():
     merchants = np.array(["M1"] * 20 + ["M2"] * 20, dtype=object)
     amounts = np.array([10.0] * 10 + [12.0] * 10 + [500.0] * 20)
-    stats = MerchantStats.fit(merchants, amounts)
+    stats = MerchantStats.fit(merchants, amounts, np.array([f"AC{i}" for i in range(40)]))
     z = stats.zscore(np.array(["M1", "M2", "UNKNOWN"], dtype=object), np.log1p([500.0] * 3))
     assert z[0] > 10  # 500 at a merchant where people spend 10-12
     assert abs(z[1]) < 1e-9
@@ -160,7 +160,10 @@ def test_it_counts_other_accounts_big_first_spends_at_the_merchant():
     )
     full = features_of(items)
     first, second = 3, 7
-    assert full["merchant_novelty"][first] == pytest.approx(math.log1p(200) - math.log1p(20))
+    # The past amounts never varied: their spread is floored at 0.25 log units.
+    assert full["merchant_novelty"][first] == pytest.approx(
+        (math.log1p(200) - math.log1p(20)) / 0.25
+    )
     assert full["merchant_burst"][first] == 0.0
     assert full["merchant_burst"][second] == pytest.approx(
         math.log1p(full["merchant_novelty"][first])
@@ -174,3 +177,68 @@ def test_it_counts_other_accounts_big_first_spends_at_the_merchant():
     }
     served = compute_features(frame, lookback=LOOKBACK, merchant_stats=None, merchant_recent=recent)
     assert served["merchant_burst"][3] == pytest.approx(full["merchant_burst"][second])
+
+
+def _merchant_prices():
+    """Accounts paying about 20 at cheap M001 and 100 at dear M002, whatever
+    their own level (AC2 spends twice what AC1 does)."""
+    rows = []
+    for account, level in (("AC1", 1.0), ("AC2", 2.0)):
+        for day in range(1, 21):
+            for merchant, price in (("M001", 20.0), ("M002", 100.0)):
+                rows.append((account, merchant, price * level * (1 + 0.01 * (day % 3))))
+    accounts, merchants, amounts = (np.array(column) for column in zip(*rows, strict=True))
+    return MerchantStats.fit(merchants.astype(object), amounts, accounts.astype(object))
+
+
+def test_it_learns_each_merchants_price_level_against_its_customers_own_amounts():
+    stats = _merchant_prices()
+    offsets = stats.offsets(np.array(["M001", "M002", "NEW"], dtype=object))
+    # Half-way between log 20 and log 100 is each account's usual; shrunk a little.
+    assert offsets[0] == pytest.approx(-math.log(5) / 2, rel=0.15)
+    assert offsets[1] == pytest.approx(math.log(5) / 2, rel=0.15)
+    assert offsets[2] == 0.0
+    assert stats.fingerprint and stats.fingerprint != _merchant_prices().fingerprint
+
+
+def test_it_judges_an_amount_against_what_the_account_pays_at_merchants_of_that_price():
+    history = [
+        item(
+            transaction_id=f"H{i}",
+            merchant_id=("M001", "M002")[i % 2],
+            amount=("20.00", "100.00")[i % 2],
+            timestamp=f"2024-03-{i + 1:02d}T10:00:00Z",
+        )
+        for i in range(12)
+    ]
+    dear = item(transaction_id="X", merchant_id="M002", amount="100.00", timestamp="2024-03-20")
+    cheap = item(transaction_id="X", merchant_id="M001", amount="100.00", timestamp="2024-03-20")
+    stats = _merchant_prices()
+
+    def z(last):
+        features = compute_features(
+            frame_from_items([*history, last]), lookback=LOOKBACK, merchant_stats=stats
+        )
+        return features["amount_z_account"][-1]
+
+    # 100 is this account's usual at the dear merchant, five times it at the cheap one.
+    assert abs(z(dear)) < 1.0
+    assert z(cheap) > 3.0
+    # Without a merchant profile both are the same amount against the same history.
+    plain = [
+        compute_features(frame_from_items([*history, last]), lookback=LOOKBACK, merchant_stats=None)
+        for last in (dear, cheap)
+    ]
+    assert plain[0]["amount_z_account"][-1] == plain[1]["amount_z_account"][-1]
+
+
+def test_it_sees_no_merchant_novelty_in_money_coming_in():
+    history = [
+        item(transaction_id=f"H{i}", amount="20.00", timestamp=f"2024-03-0{i + 1}T10:00:00Z")
+        for i in range(5)
+    ]
+    first_seen = {"merchant_id": "M999", "amount": "900.00", "timestamp": "2024-03-08"}
+    debit = item(transaction_id="D", transaction_type="Debit", **first_seen)
+    credit = item(transaction_id="C", transaction_type="Credit", **first_seen)
+    assert features_of([*history, debit])["merchant_novelty"][-1] > 5
+    assert features_of([*history, credit])["merchant_novelty"][-1] == 0.0

@@ -2,10 +2,18 @@ from __future__ import annotations
 
 import pytest
 
+from detection.features import compute_features
+from detection.history import frame_from_queryset
 from detection.models import Prediction, ReviewStatus, Transaction
-from detection.registry import NoActiveModel
+from detection.registry import NoActiveModel, active_detectors
 from detection.reviews import review_set
-from detection.scoring import stored_transactions_score, transactions_score
+from detection.scoring import (
+    detector_features,
+    lookback_seconds,
+    stored_transactions_score,
+    transactions_score,
+)
+from detection.training import models_train
 from tests.factories import item
 
 pytestmark = pytest.mark.django_db
@@ -69,6 +77,25 @@ def test_it_scores_the_same_transaction_alike_online_and_in_batch(trained):
     for algorithm, prediction in online.predictions.items():
         assert batch[algorithm].score == pytest.approx(prediction.score, rel=1e-12)
         assert batch[algorithm].reasons == online.reasons
+
+
+def test_it_gives_each_version_the_features_of_its_own_merchant_profile(trained):
+    frame = frame_from_queryset(Transaction.objects.all())
+    together = detector_features(active_detectors(), frame)
+    # Trained together: one profile, one feature pass.
+    assert len(together.by_profile) == 1
+
+    models_train(algorithms=["local_outlier_factor"])
+    detectors = active_detectors()
+    apart = detector_features(detectors, frame)
+    assert len(apart.by_profile) == 2
+    for algorithm, detector in detectors.items():
+        own = compute_features(
+            frame, lookback=lookback_seconds(), merchant_stats=detector.merchant_stats
+        )
+        assert (apart.of(algorithm)["amount_z_account"] == own["amount_z_account"]).all()
+    # Reasons and stored novelty follow the newest version.
+    assert apart.for_reasons is apart.of("local_outlier_factor")
 
 
 def test_it_stores_a_transaction_once_and_scores_the_stored_record(trained):
