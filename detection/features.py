@@ -31,6 +31,8 @@ _OFFSET_PRIOR_COUNT = 5.0
 # Group codes go in the high bits and epoch seconds (< 2**33 until year 2242)
 # in the low bits of one int64 sort key.
 _TIME_BITS = np.int64(34)
+_MAX_GROUP_CODE = 1 << (63 - 34)
+_SMALL_FACTORIZE = 256
 
 # Inputs a TxFrame carries, in the order the database query returns them.
 COLUMNS: tuple[str, ...] = (
@@ -169,18 +171,25 @@ class MerchantStats:
 
     def offsets(self, merchant_id: np.ndarray) -> np.ndarray:
         """Price offset of each row's merchant (0 for a merchant not seen in training)."""
-        return np.fromiter(
-            (self.offset.get(m, 0.0) for m in merchant_id), np.float64, len(merchant_id)
-        )
+        codes, uniques = _factorize(merchant_id)
+        return self.of(uniques)[2][codes]
 
     def zscore(self, merchant_id: np.ndarray, log_amount: np.ndarray) -> np.ndarray:
-        mean = np.fromiter(
-            (self.mean.get(m, self.global_mean) for m in merchant_id), np.float64, len(merchant_id)
+        codes, uniques = _factorize(merchant_id)
+        mean, std, _ = self.of(uniques)
+        return (log_amount - mean[codes]) / std[codes]
+
+    def of(self, merchants: Sequence[object]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean, spread and price offset of each of these (distinct) merchants."""
+
+        def lookup(mapping: Mapping[str, float], default: float) -> np.ndarray:
+            return np.fromiter((mapping.get(m, default) for m in merchants), np.float64)
+
+        return (
+            lookup(self.mean, self.global_mean),
+            lookup(self.std, self.global_std),
+            lookup(self.offset, 0.0),
         )
-        std = np.fromiter(
-            (self.std.get(m, self.global_std) for m in merchant_id), np.float64, len(merchant_id)
-        )
-        return (log_amount - mean) / std
 
 
 # A batch of transactions as parallel numpy arrays, one per column. Plain
@@ -204,13 +213,20 @@ def columns_length(columns: Columns) -> int:
     return len(next(iter(columns.values())))
 
 
-def _codes(values: np.ndarray) -> np.ndarray:
-    if len(values) <= 64:
-        # For the handful of rows of an online request a dict beats factorize.
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, Sequence[object]]:
+    """Dense int codes of ``values`` (in order of first appearance) and the
+    distinct values."""
+    if len(values) <= _SMALL_FACTORIZE:
+        # For the hundred-odd rows of an online request a dict beats pandas.
         seen: dict[object, int] = {}
-        return np.fromiter((seen.setdefault(v, len(seen)) for v in values), np.int64, len(values))
-    codes, _ = pd.factorize(values, sort=False)
-    return codes.astype(np.int64)
+        codes = np.fromiter((seen.setdefault(v, len(seen)) for v in values), np.int64, len(values))
+        return codes, list(seen)
+    codes, uniques = pd.factorize(values, sort=False)
+    return codes.astype(np.int64), uniques
+
+
+def _codes(values: np.ndarray) -> np.ndarray:
+    return _factorize(values)[0]
 
 
 def _window_bounds(key: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -231,7 +247,9 @@ def _pair_previous_count(
 ) -> np.ndarray:
     """How often the account used this value (device, IP, …) in its window."""
     pair = account * (np.int64(value_codes.max(initial=0)) + 1) + value_codes
-    pair = _codes(pair)
+    if pair.max(initial=0) >= _MAX_GROUP_CODE:
+        # Too large for the packed sort key: renumber densely.
+        pair = _codes(pair)
     order = np.lexsort((ts, pair))
     key = (pair[order] << _TIME_BITS) | ts[order]
     start, end = _window_bounds(key, lookback)
@@ -241,19 +259,19 @@ def _pair_previous_count(
 
 
 def _merchant_burst(
-    frame: Columns, novelty: np.ndarray, merchant_recent: Columns | None
+    frame: Columns, merchant: np.ndarray, novelty: np.ndarray, merchant_recent: Columns | None
 ) -> np.ndarray:
     """Sum of merchant_novelty of the merchant's transactions in the window
     before each row: a compromised merchant shows as several accounts, new to
     it, spending well above their habits within days. ``merchant_recent`` adds
-    stored transactions of other accounts that are not in ``frame``."""
+    stored transactions of other accounts that are not in ``frame``;
+    ``merchant`` is the frame's merchant codes."""
     n = len(novelty)
-    merchants, ts, values = frame["merchant_id"], frame["ts"].astype(np.int64), novelty
+    codes, ts, values = merchant, frame["ts"].astype(np.int64), novelty
     if merchant_recent is not None and len(merchant_recent["ts"]):
-        merchants = np.concatenate([merchants, merchant_recent["merchant_id"]])
+        codes = _codes(np.concatenate([frame["merchant_id"], merchant_recent["merchant_id"]]))
         ts = np.concatenate([ts, merchant_recent["ts"].astype(np.int64)])
         values = np.concatenate([values, merchant_recent["novelty"].astype(np.float64)])
-    codes = _codes(merchants)
     order = np.lexsort((ts, codes))
     key = (codes[order] << _TIME_BITS) | ts[order]
     start, end = _window_bounds(key, MERCHANT_BURST_WINDOW)
@@ -302,11 +320,15 @@ def compute_features(
     # account held when it was made.
     out["amount_to_funds"] = amount / np.maximum(amount + balance, 1.0)
     out["high_share_of_funds"] = (out["amount_to_funds"] >= 0.75).astype(np.float64)
-    out["merchant_amount_z"] = (
-        np.clip(merchant_stats.zscore(frame["merchant_id"], log_amount), -10, 10)
-        if merchant_stats is not None
-        else np.zeros(n)
-    )
+    merchant, merchants = _factorize(frame["merchant_id"])
+    if merchant_stats is not None:
+        merchant_mean, merchant_std, merchant_offset = merchant_stats.of(merchants)
+        z_merchant = (log_amount - merchant_mean[merchant]) / merchant_std[merchant]
+        out["merchant_amount_z"] = np.clip(z_merchant, -10, 10)
+        price = merchant_offset[merchant]
+    else:
+        out["merchant_amount_z"] = np.zeros(n)
+        price = np.zeros(n)
 
     # --- per-account windows, computed in (account, time) order ------------
     order = np.lexsort((ts, account))
@@ -315,7 +337,6 @@ def compute_features(
     s_log_amount = log_amount[order]
     # Amounts with the merchant's price level taken out: 80 at a dear merchant
     # and 30 at a cheap one can both be this account's usual spending.
-    price = merchant_stats.offsets(frame["merchant_id"]) if merchant_stats is not None else 0.0
     s_adjusted = (log_amount - price)[order]
     s_amount = amount[order]
     start, end = _window_bounds(key, lookback)
@@ -383,13 +404,13 @@ def compute_features(
     # Without history nothing is "new" or "unusual": that case is told apart by
     # account_history instead, so first transactions are not all outliers.
     with np.errstate(divide="ignore", invalid="ignore"):
-        for name, column in (
-            ("device", "device_id"),
-            ("ip", "ip_address"),
-            ("location", "location"),
-            ("merchant", "merchant_id"),
+        for name, codes in (
+            ("device", _codes(frame["device_id"])),
+            ("ip", _codes(frame["ip_address"])),
+            ("location", _codes(frame["location"])),
+            ("merchant", merchant),
         ):
-            used = _pair_previous_count(account, _codes(frame[column]), ts, lookback)
+            used = _pair_previous_count(account, codes, ts, lookback)
             share = np.where(history_count > 0, used / np.maximum(history_count, 1.0), 1.0)
             out[f"{name}_share"] = share
             out[f"new_{name}"] = ((history_count > 0) & (used == 0)).astype(np.float64)
@@ -399,7 +420,9 @@ def compute_features(
     # from a new source is no such sign, and counting it drowned the signal.
     debit = frame["transaction_type"] == "Debit"
     out["merchant_novelty"] = debit * out["new_merchant"] * np.maximum(out["amount_z_account"], 0.0)
-    out["merchant_burst"] = _merchant_burst(frame, out["merchant_novelty"], merchant_recent)
+    out["merchant_burst"] = _merchant_burst(
+        frame, merchant, out["merchant_novelty"], merchant_recent
+    )
     out["login_attempts"] = frame["login_attempts"].astype(np.float64)
     out["log_duration"] = np.log1p(duration)
     return {name: out[name] for name in ALL_FEATURES}
