@@ -6,7 +6,9 @@
 Builds a throw-away SQLite database with generated history, trains both
 models, starts gunicorn (the project's ``anomaly/gunicorn_conf.py`` when it
 exists, else ``-w N``) on a free local port and measures, with every
-transaction stored and scored by both models:
+transaction stored and scored by both models against its account's last 90
+days (transactions arrive as live traffic: after the stored history, one a
+second):
 
 * one transaction per request, one client: median and p99 latency;
 * batches of 100 and of 1,000 transactions: median and p99;
@@ -36,7 +38,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +81,13 @@ class Client:
 
 
 class Payloads:
-    """New transactions of stored accounts, each with an id never used before."""
+    """New transactions of stored accounts, each with an id never used before,
+    arriving as live traffic does: one a second after the stored history ends,
+    so each is scored against its account's last 90 days."""
 
-    def __init__(self, templates: list[dict[str, Any]]) -> None:
+    def __init__(self, templates: list[dict[str, Any]], start: datetime) -> None:
         self.templates = templates
+        self.start = start
         self.counter = 0
         self.lock = threading.Lock()
 
@@ -92,6 +97,7 @@ class Payloads:
             n = self.counter
         payload = dict(self.templates[n % len(self.templates)])
         payload["transaction_id"] = f"{prefix}{n:09d}"
+        payload["timestamp"] = (self.start + timedelta(seconds=n)).isoformat()
         return payload
 
     def body(self, prefix: str, size: int | None = None) -> bytes:
@@ -100,8 +106,8 @@ class Payloads:
         return json.dumps([self.next(prefix) for _ in range(size)]).encode()
 
 
-def prepare(folder: Path, accounts: int, months: int) -> tuple[str, list[dict[str, Any]], int]:
-    """History, trained models, a user's token and request templates."""
+def prepare(folder: Path, accounts: int, months: int) -> tuple[str, Payloads, int]:
+    """History, trained models, a user's token and the requests' payloads."""
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
@@ -118,15 +124,14 @@ def prepare(folder: Path, accounts: int, months: int) -> tuple[str, list[dict[st
     stored = Transaction.objects.count()
     user = get_user_model().objects.create_user("bench")
     token = Token.objects.create(user=user).key
-    # Each request is a new transaction of a real account, an hour after one
-    # of its stored ones, so it has the account's history to be scored with.
+    # Each request is a new transaction of a real account, like one of its
+    # stored ones, so it has the account's history to be scored with.
     templates = []
     for tx in Transaction.objects.order_by("?")[:5000]:
         templates.append(
             {
                 "account_id": tx.account_id,
                 "amount": float(tx.amount),
-                "timestamp": (tx.timestamp + timedelta(hours=1)).isoformat(),
                 "transaction_type": tx.transaction_type,
                 "location": tx.location,
                 "device_id": tx.device_id,
@@ -144,7 +149,8 @@ def prepare(folder: Path, accounts: int, months: int) -> tuple[str, list[dict[st
         f"prepared {stored:,} stored transactions of {accounts} accounts and both models "
         f"in {time.perf_counter() - began:.1f} s"
     )
-    return token, templates, stored
+    latest = Transaction.objects.order_by("-timestamp").values_list("timestamp", flat=True)[0]
+    return token, Payloads(templates, start=latest), stored
 
 
 def free_port() -> int:
@@ -336,13 +342,12 @@ def main() -> None:
     folder = django_with_temp_database("api")
     process = None
     try:
-        token, templates, history = prepare(folder, args.accounts, args.months)
+        token, payloads, history = prepare(folder, args.accounts, args.months)
         from django.db import connection
 
         connection.close()  # the server's workers have the database to themselves
         port = free_port()
         process, _ = start_gunicorn(folder, port, args.workers)
-        payloads = Payloads(templates)
         client = Client(port, token)
         # Every worker loads and verifies the artifacts on its first request.
         sequential(client, lambda: payloads.body("TXW"), 50, 1)
