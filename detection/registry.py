@@ -210,13 +210,24 @@ def active_detectors(algorithms: tuple[str, ...] | None = None) -> dict[str, Det
     so no restart is needed; the artifact itself loads once per process.
     """
     wanted = algorithms or tuple(Algorithm.values)
-    active = {mv.algorithm: mv for mv in ModelVersion.objects.filter(is_active=True)}
+    # Only the keys: the full rows (histograms, metrics, parameters as JSON)
+    # are read when a version is not loaded yet.
+    active = {
+        algorithm: (pk, sha256)
+        for pk, algorithm, sha256 in ModelVersion.objects.filter(is_active=True).values_list(
+            "pk", "algorithm", "sha256"
+        )
+    }
     detectors = {}
     for algorithm in wanted:
         if algorithm not in active:
             metrics.set_active_version(algorithm, None)
             raise NoActiveModel(algorithm)
-        detectors[algorithm] = load_detector(active[algorithm])
+        with _cache_lock:
+            detector = _cache.get(active[algorithm])
+        if detector is None:
+            detector = load_detector(ModelVersion.objects.get(pk=active[algorithm][0]))
+        detectors[algorithm] = detector
         # Serving workers report what they serve; activation often happens in
         # a one-off process that Prometheus never scrapes.
         metrics.set_active_version(algorithm, detectors[algorithm].version)
