@@ -13,20 +13,27 @@ check that their scores equal scikit-learn's.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.ensemble import IsolationForest
-from sklearn.ensemble._iforest import _average_path_length
-from sklearn.neighbors import LocalOutlierFactor
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from detection.features import MerchantStats
 from detection.models import Algorithm
 
+if TYPE_CHECKING:
+    # scikit-learn takes seconds to import: only the processes that train or
+    # score pay for it, not every management command and test collection.
+    from sklearn.ensemble import IsolationForest
+    from sklearn.neighbors import LocalOutlierFactor
+    from sklearn.pipeline import Pipeline
+
 
 def build_pipeline(algorithm: str, params: dict[str, Any]) -> Pipeline:
+    from sklearn.ensemble import IsolationForest
+    from sklearn.neighbors import LocalOutlierFactor
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     if algorithm == Algorithm.ISOLATION_FOREST:
         detector: Any = IsolationForest(
             n_estimators=params["n_estimators"],
@@ -66,6 +73,8 @@ class FastIsolationForest:
     SMALL_BATCH = 64
 
     def __init__(self, forest: IsolationForest) -> None:
+        from sklearn.ensemble._iforest import _average_path_length
+
         self.forest = forest
         if any(len(f) != forest.n_features_in_ for f in forest.estimators_features_):
             raise ValueError("feature subsampling is not supported by the fast path")
@@ -177,7 +186,7 @@ class Detector:
     _fast: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        scaler: StandardScaler = self.pipeline.named_steps["scale"]
+        scaler = self.pipeline.named_steps["scale"]
         self._mean = scaler.mean_
         self._scale = scaler.scale_
         estimator = self.pipeline.named_steps["detector"]

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from detection.features import columns_take
 from detection.history import frame_from_queryset
@@ -104,6 +103,8 @@ def verdict_quality(
 def models_evaluate(*, labels_path: Path, split_date: datetime | None = None) -> EvaluationReport:
     """Quality of the active versions on the labelled stored transactions
     (those at or after ``split_date`` when given: the ones not trained on)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
     labels = read_labels(labels_path)
     detectors = active_detectors()
     frame = frame_from_queryset(Transaction.objects.all())

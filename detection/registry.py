@@ -9,7 +9,9 @@ file is stored in ``ModelVersion``; the file is hashed and its header checked
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import io
 import json
 import os
@@ -20,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-import sklearn
 import structlog
 from django.conf import settings
 from django.db import transaction
@@ -32,6 +33,14 @@ from detection.models import Algorithm, ModelVersion
 
 # 2: merchant profiles carry price offsets, and features depend on them.
 FORMAT_VERSION = 2
+
+
+@functools.cache
+def sklearn_version() -> str:
+    """The installed scikit-learn's version, read without importing it."""
+    return importlib.metadata.version("scikit-learn")
+
+
 MAGIC = b"ANOMALY-ARTIFACT\n"
 
 log = structlog.get_logger("detection")
@@ -90,7 +99,7 @@ def artifact_save(*, payload: dict[str, Any], algorithm: str, version: int) -> S
     header = json.dumps(
         {
             "format_version": FORMAT_VERSION,
-            "sklearn_version": sklearn.__version__,
+            "sklearn_version": sklearn_version(),
             "algorithm": algorithm,
             "version": version,
             "payload_bytes": len(body),
@@ -118,13 +127,13 @@ def _verified_payload(model_version: ModelVersion) -> dict[str, Any]:
     path = artifacts_dir() / model_version.artifact_path
     if (
         model_version.format_version != FORMAT_VERSION
-        or model_version.sklearn_version != sklearn.__version__
+        or model_version.sklearn_version != sklearn_version()
     ):
         raise ArtifactIncompatible(
             model_version,
             f"made with format {model_version.format_version} and scikit-learn "
             f"{model_version.sklearn_version}; this build reads format {FORMAT_VERSION} "
-            f"with scikit-learn {sklearn.__version__}",
+            f"with scikit-learn {sklearn_version()}",
         )
     try:
         content = path.read_bytes()

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-import sklearn
 import structlog
 from django.conf import settings
 from django.db import transaction
@@ -26,7 +25,12 @@ from detection.features import (
 )
 from detection.history import frame_from_queryset
 from detection.models import Algorithm, ModelVersion, ReviewStatus, Transaction
-from detection.registry import FORMAT_VERSION, artifact_save, model_version_activate
+from detection.registry import (
+    FORMAT_VERSION,
+    artifact_save,
+    model_version_activate,
+    sklearn_version,
+)
 
 log = structlog.get_logger("detection")
 
@@ -182,7 +186,7 @@ def model_train(
             artifact_path=saved.path,
             sha256=saved.sha256,
             format_version=FORMAT_VERSION,
-            sklearn_version=sklearn.__version__,
+            sklearn_version=sklearn_version(),
         )
     metrics.record_training(algorithm, seconds)
     log.info(
