@@ -94,27 +94,34 @@ def _scan(path: Path) -> int:
         raise ImportFileError(f"{path}: no such file")
     if not path.is_file():
         raise ImportFileError(f"{path}: not a regular file")
+    with path.open("rb") as handle:
+        return _check_text(iter(lambda: handle.read(_SCAN_BYTES), b""), path)
+
+
+def _check_text(chunks: Iterable[bytes], path: Path | str) -> int:
+    """Check the bytes are UTF-8 text without NUL bytes from end to end;
+    return the number of line feeds. Both ways in (the import and the page
+    upload) check files with this."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     lines = 0
     offset = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(_SCAN_BYTES):
-            if b"\x00" in chunk:
-                raise ImportFileError(f"{path}: binary data, not a CSV text file")
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                raise ImportFileError(
-                    f"{path}: not UTF-8 text (invalid byte at offset {offset + exc.start})"
-                ) from None
-            lines += chunk.count(b"\n")
-            offset += len(chunk)
+    for chunk in chunks:
+        if b"\x00" in chunk:
+            raise ImportFileError(f"{path}: binary data, not a CSV text file")
+        # A character cut by the previous chunk's end is decoded with this one.
+        pending = len(decoder.getstate()[0])
         try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
             raise ImportFileError(
-                f"{path}: not UTF-8 text (truncated character at the end)"
+                f"{path}: not UTF-8 text (invalid byte at offset {offset - pending + exc.start})"
             ) from None
+        lines += chunk.count(b"\n")
+        offset += len(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise ImportFileError(f"{path}: not UTF-8 text (truncated character at the end)") from None
     return lines
 
 
@@ -133,14 +140,26 @@ def _header_fields(header: list[str], path: Path | str) -> list[str]:
     return [name for name in canonical if name is not None]
 
 
-def _records(handle: TextIO, path: Path | str) -> Iterator[tuple[int, list[str] | None, list[str]]]:
-    """The header as ``(1, None, header)``, then each record with the line it
-    starts on."""
-    reader = csv.reader(handle)
-    header = _header(reader, path)
-    yield 1, None, header
-    for line, row in _numbered(reader, path, offset=0):
-        yield line, row, header
+def _reader(handle: TextIO) -> Any:
+    """The CSV reader of every way in. Strict: a quote that never closes is
+    an error naming its line, not a field that silently swallows every line
+    after it; so is text after a closing quote."""
+    return csv.reader(handle, strict=True)
+
+
+# Python's csv messages for the malformations strict mode refuses, explained.
+_CSV_PROBLEMS = {
+    "unexpected end of data": "a quoted field is never closed",
+    "',' expected after '\"'": (
+        "text after a field's closing quote (a quote inside a quoted field is written twice)"
+    ),
+}
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    message = str(exc)
+    explained = _CSV_PROBLEMS.get(message)
+    return f"{message} ({explained})" if explained else message
 
 
 def _header(reader: Iterator[list[str]], path: Path | str) -> list[str]:
@@ -149,7 +168,12 @@ def _header(reader: Iterator[list[str]], path: Path | str) -> list[str]:
     except StopIteration:
         raise ImportFileError(f"{path}: the file is empty") from None
     except csv.Error as exc:
-        raise ImportFileError(f"{path}: not a CSV file ({exc})") from None
+        raise ImportFileError(f"{path}: line 1 (the header): {_csv_problem(exc)}") from None
+
+
+def _columns(reader: Iterator[list[str]], path: Path | str) -> list[str]:
+    """The canonical field name of each column, from the header."""
+    return _header_fields(_header(reader, path), path)
 
 
 def _numbered(reader: Any, path: Path | str, *, offset: int) -> Iterator[tuple[int, list[str]]]:
@@ -162,7 +186,7 @@ def _numbered(reader: Any, path: Path | str, *, offset: int) -> Iterator[tuple[i
         except StopIteration:
             return
         except csv.Error as exc:
-            raise ImportFileError(f"{path}: line {offset + start}: {exc}") from None
+            raise ImportFileError(f"{path}: line {offset + start}: {_csv_problem(exc)}") from None
         yield offset + start, row
 
 
@@ -201,24 +225,6 @@ def _is_repeat(seen: dict[str, int], tx_id: str, line: int, rejected: list[Rejec
     return True
 
 
-def _validated(
-    records: Iterator[tuple[int, list[str] | None, list[str]]],
-    path: Path | str,
-    rejected: list[RejectedRow],
-) -> Iterator[TransactionIn | None]:
-    """Each data row through the shared schema: the item, or None with its
-    problems appended to ``rejected``. Blank lines are skipped."""
-    _, _, header = next(records)
-    columns = _header_fields(header, path)
-    seen: dict[str, int] = {}
-    data = ((line, row) for line, row, _ in records if row is not None)
-    for line, item in _checked(data, columns, rejected):
-        if item is None or _is_repeat(seen, item.transaction_id, line, rejected):
-            yield None
-        else:
-            yield item
-
-
 @dataclass(frozen=True)
 class _Survey:
     columns: list[str]
@@ -231,10 +237,8 @@ def _survey(path: Path, chunk_size: int) -> _Survey:
     """Parse the whole file once, validating nothing, so a broken file is
     refused before any chunk is stored; note where each chunk ends."""
     with path.open(newline="", encoding="utf-8") as handle:
-        # Strict: a quote that never closes is an error, not a field that
-        # silently swallows every line after it.
-        reader = csv.reader(handle, strict=True)
-        columns = _header_fields(_header(reader, path), path)
+        reader = _reader(handle)
+        columns = _columns(reader, path)
         header_lines = reader.line_num
         chunk_ends: list[int] = []
         count = 0
@@ -275,7 +279,7 @@ def _check_block(
 ) -> _CheckedBlock:
     """Validate one chunk into database rows. Runs in a worker process on
     large files, so it touches no database and no shared state."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = _reader(io.StringIO(text, newline=""))
     rejected: list[RejectedRow] = []
     read = 0
     valid: list[tuple[tuple[Any, ...], int]] = []
@@ -435,7 +439,8 @@ def read_transactions_csv(
     fileobj: BinaryIO, *, name: str, max_bytes: int, max_rows: int
 ) -> tuple[list[TransactionIn], list[RejectedRow]]:
     """Validate an uploaded CSV file without storing anything: the valid items
-    and every rejected row, with the same checks and messages as the import.
+    and every rejected row, with the same checks and messages as the import
+    (the same text check, CSV reader, header check and row checks).
 
     Raises ImportFileError when the file as a whole is unusable, including one
     larger than ``max_bytes`` or with more than ``max_rows`` transactions.
@@ -443,25 +448,17 @@ def read_transactions_csv(
     content = fileobj.read(max_bytes + 1)
     if len(content) > max_bytes:
         raise ImportFileError(f"{name}: the file is larger than {max_bytes:,} bytes")
-    if b"\x00" in content:
-        raise ImportFileError(f"{name}: binary data, not a CSV text file")
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.end == len(content) and exc.reason == "unexpected end of data":
-            raise ImportFileError(
-                f"{name}: not UTF-8 text (truncated character at the end)"
-            ) from None
-        raise ImportFileError(
-            f"{name}: not UTF-8 text (invalid byte at offset {exc.start})"
-        ) from None
+    _check_text((content,), name)
+    reader = _reader(io.StringIO(content.decode("utf-8"), newline=""))
+    columns = _columns(reader, name)
     items: list[TransactionIn] = []
     rejected: list[RejectedRow] = []
-    records = _records(io.StringIO(text, newline=""), name)
-    for rows, item in enumerate(_validated(records, name, rejected), start=1):
+    seen: dict[str, int] = {}
+    records = _checked(_numbered(reader, name, offset=0), columns, rejected)
+    for rows, (line, item) in enumerate(records, start=1):
         if rows > max_rows:
             raise ImportFileError(f"{name}: more than {max_rows:,} transactions in one file")
-        if item is not None:
+        if item is not None and not _is_repeat(seen, item.transaction_id, line, rejected):
             items.append(item)
     return items, rejected
 

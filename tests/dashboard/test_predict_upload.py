@@ -130,7 +130,8 @@ def test_it_shows_at_most_fifty_problems_and_counts_the_rest(client, user, score
         ("café".encode()[:-1], "batch.csv: not UTF-8 text (truncated character at the end)"),
         (
             b'"TransactionID,AccountID\n',
-            "batch.csv: unexpected column(s): TransactionID,AccountID",
+            "batch.csv: line 1 (the header): unexpected end of data"
+            " (a quoted field is never closed)",
         ),
         (b"TransactionID\x00,AccountID\n", "batch.csv: binary data, not a CSV text file"),
         (
