@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
-from detection.schema import TransactionIn, validate_transaction
+from detection.schema import FIELDS, TransactionIn, validate_transaction
 from detection.store import transactions_insert
+from detection.synthetic import HEADER
 
 START = datetime(2024, 3, 1, tzinfo=UTC)
+# The public data set's CSV columns, in the order of the snake_case FIELDS.
+CSV_HEADER: list[str] = list(HEADER)
+CSV_NAMES: dict[str, str] = dict(zip(FIELDS, CSV_HEADER, strict=True))
 
 
 def transaction_data(**overrides: Any) -> dict[str, Any]:
@@ -38,6 +44,36 @@ def transaction_data(**overrides: Any) -> dict[str, Any]:
 
 def item(**overrides: Any) -> TransactionIn:
     return validate_transaction(transaction_data(**overrides))
+
+
+def habitual_data(last: Any, **overrides: Any) -> dict[str, Any]:
+    """A transaction in the habits of ``last``'s account (a stored Transaction
+    or a TransactionIn): its amount, city, device, IP, merchant and balance."""
+    return transaction_data(
+        account_id=last.account_id,
+        amount=str(last.amount),
+        location=last.location,
+        device_id=last.device_id,
+        ip_address=last.ip_address,
+        merchant_id=last.merchant_id,
+        account_balance=str(last.account_balance),
+        **overrides,
+    )
+
+
+def csv_row(data: Mapping[str, Any]) -> list[str]:
+    """A snake_case transaction as one CSV row, in CSV_HEADER's column order;
+    a missing or None value is an empty cell."""
+    return ["" if data.get(name) is None else str(data[name]) for name in FIELDS]
+
+
+def csv_write(
+    handle: TextIO, rows: Iterable[Sequence[Any]], header: Sequence[str] = CSV_HEADER
+) -> None:
+    """A CSV file in the public data set's format: the header, then these rows."""
+    writer = csv.writer(handle)
+    writer.writerow(header)
+    writer.writerows(rows)
 
 
 def habitual_items(

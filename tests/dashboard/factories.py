@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -12,7 +11,15 @@ from detection.models import ModelVersion, Transaction
 from detection.schema import TransactionIn
 from detection.scoring import stored_transactions_score
 from detection.training import models_train
-from tests.factories import habitual_items, item, store, transaction_data
+from tests.factories import (
+    CSV_HEADER,
+    csv_row,
+    csv_write,
+    habitual_items,
+    item,
+    store,
+    transaction_data,
+)
 
 # Few trees keep training well under a second; the verdicts stay sharp enough.
 TRAINING = {"ML_IF_N_ESTIMATORS": 60}
@@ -62,6 +69,24 @@ def takeover(**overrides: Any) -> TransactionIn:
     return item(**{**TAKEOVER, **overrides})
 
 
+def tampered_copy(version: ModelVersion) -> ModelVersion:
+    """The next version of ``version``'s algorithm, on the same artifact file
+    but with a checksum that does not match it."""
+    return ModelVersion.objects.create(
+        algorithm=version.algorithm,
+        version=version.version + 1,
+        threshold=version.threshold,
+        training_rows=version.training_rows,
+        artifact_path=version.artifact_path,
+        sha256="0" * 64,
+        format_version=version.format_version,
+        sklearn_version=version.sklearn_version,
+        metrics=version.metrics,
+        params=version.params,
+        features=version.features,
+    )
+
+
 def form_data(
     rows: Iterable[Mapping[str, Any]],
     *,
@@ -88,49 +113,8 @@ def form_data(
     return data
 
 
-CSV_HEADER = [
-    "TransactionID",
-    "AccountID",
-    "TransactionAmount",
-    "TransactionDate",
-    "TransactionType",
-    "Location",
-    "DeviceID",
-    "IP Address",
-    "MerchantID",
-    "Channel",
-    "CustomerAge",
-    "CustomerOccupation",
-    "TransactionDuration",
-    "LoginAttempts",
-    "AccountBalance",
-    "PreviousTransactionDate",
-]
-_CSV_FIELDS = [
-    "transaction_id",
-    "account_id",
-    "amount",
-    "timestamp",
-    "transaction_type",
-    "location",
-    "device_id",
-    "ip_address",
-    "merchant_id",
-    "channel",
-    "customer_age",
-    "customer_occupation",
-    "duration_seconds",
-    "login_attempts",
-    "account_balance",
-    "previous_transaction_at",
-]
-
-
 def csv_bytes(rows: Iterable[Mapping[str, Any]], header: list[str] | None = None) -> bytes:
     """A CSV file in the public data set's format with these transactions."""
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header or CSV_HEADER)
-    for row in rows:
-        writer.writerow([row.get(field, "") or "" for field in _CSV_FIELDS])
+    csv_write(out, (csv_row(row) for row in rows), header or CSV_HEADER)
     return out.getvalue().encode()

@@ -8,7 +8,7 @@ import pytest
 from detection.models import ModelVersion, Prediction, Transaction
 from detection.reviews import review_set
 from detection.training import models_train
-from tests.dashboard.factories import form_data, takeover_data
+from tests.dashboard.factories import form_data, takeover_data, tampered_copy
 
 pytestmark = pytest.mark.django_db
 
@@ -110,19 +110,7 @@ def test_it_scores_with_the_version_activated_from_the_page(older, client, staff
 
 def test_it_refuses_to_activate_a_version_whose_artifact_fails_verification(client, staff, scored):
     good = scored.models["local_outlier_factor"]
-    tampered = ModelVersion.objects.create(
-        algorithm=good.algorithm,
-        version=good.version + 1,
-        threshold=good.threshold,
-        training_rows=good.training_rows,
-        artifact_path=good.artifact_path,
-        sha256="0" * 64,
-        format_version=good.format_version,
-        sklearn_version=good.sklearn_version,
-        metrics=good.metrics,
-        params=good.params,
-        features=good.features,
-    )
+    tampered = tampered_copy(good)
     client.force_login(staff)
     response = client.post(f"/models/{tampered.pk}/activate/", follow=True)
     html = response.content.decode()

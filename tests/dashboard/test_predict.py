@@ -12,7 +12,7 @@ from django.utils.html import escape
 from detection.models import ModelVersion, Prediction, Transaction
 from detection.schema import InvalidTransactions, validate_transaction
 from tests.dashboard.factories import form_data, takeover_data
-from tests.factories import transaction_data
+from tests.factories import habitual_data
 
 pytestmark = pytest.mark.django_db
 
@@ -63,17 +63,7 @@ def test_it_flags_a_suspicious_transaction_with_reasons_and_stores_it(client, us
 
 def test_it_does_not_flag_a_habitual_transaction(client, user, scored):
     last = Transaction.objects.filter(account_id="AC00003").order_by("-timestamp").first()
-    habitual = transaction_data(
-        transaction_id="HABIT1",
-        account_id=last.account_id,
-        amount=str(last.amount),
-        timestamp="2024-04-20T12:00:00",
-        location=last.location,
-        device_id=last.device_id,
-        ip_address=last.ip_address,
-        merchant_id=last.merchant_id,
-        account_balance=str(last.account_balance),
-    )
+    habitual = habitual_data(last, transaction_id="HABIT1", timestamp="2024-04-20T12:00:00")
     client.force_login(user)
     response = client.post("/predict/", form_data([habitual]))
     [row] = response.context["results"]

@@ -12,7 +12,7 @@ from django.test import override_settings
 from detection.models import ModelVersion, Prediction, Review, ReviewEvent, Transaction
 from detection.reviews import review_set
 from detection.training import models_train
-from tests.dashboard.factories import TRAINING, build_scored_history
+from tests.dashboard.factories import TRAINING, build_scored_history, tampered_copy
 
 pytestmark = pytest.mark.django_db
 
@@ -293,16 +293,7 @@ def test_it_refuses_two_versions_of_one_algorithm_at_once(client, staff, scored,
 
 def test_it_reports_an_artifact_that_fails_verification(client, staff, scored):
     version = scored.models["local_outlier_factor"]
-    broken = ModelVersion.objects.create(
-        algorithm=version.algorithm,
-        version=version.version + 1,
-        threshold=version.threshold,
-        training_rows=version.training_rows,
-        artifact_path=version.artifact_path,
-        sha256="0" * 64,
-        format_version=version.format_version,
-        sklearn_version=version.sklearn_version,
-    )
+    broken = tampered_copy(version)
     client.force_login(staff)
     response = client.post(
         "/admin/detection/modelversion/",

@@ -11,59 +11,31 @@ import pytest
 
 from detection.importer import ImportFileError, RejectedRow, import_transactions_csv
 from detection.models import Transaction
+from detection.schema import FIELDS
+from tests.factories import CSV_HEADER, csv_row, csv_write, transaction_data
 
 pytestmark = pytest.mark.django_db
 
-HEADER = [
-    "TransactionID",
-    "AccountID",
-    "TransactionAmount",
-    "TransactionDate",
-    "TransactionType",
-    "Location",
-    "DeviceID",
-    "IP Address",
-    "MerchantID",
-    "Channel",
-    "CustomerAge",
-    "CustomerOccupation",
-    "TransactionDuration",
-    "LoginAttempts",
-    "AccountBalance",
-    "PreviousTransactionDate",
-]
-ROW = [
-    "TX000001",
-    "AC00128",
-    "14.09",
-    "2023-04-11 16:29:14",
-    "Debit",
-    "San Diego",
-    "D000380",
-    "162.198.218.92",
-    "M015",
-    "ATM",
-    "70",
-    "Doctor",
-    "81",
-    "1",
-    "5112.21",
-    "2024-11-04 08:08:08",
-]
+# The values the tests below look for, and the optional previous date, given.
+ROW = csv_row(
+    transaction_data(
+        amount="14.09",
+        ip_address="162.198.218.92",
+        previous_transaction_at="2024-11-04 08:08:08",
+    )
+)
 
 
 def _row(transaction_id: str, **changes: str) -> list[str]:
-    values = dict(zip(HEADER, ROW, strict=True))
+    values = dict(zip(CSV_HEADER, ROW, strict=True))
     values["TransactionID"] = transaction_id
     values.update(changes)
-    return [values[name] for name in HEADER]
+    return [values[name] for name in CSV_HEADER]
 
 
-def _write(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
+def _write(path: Path, rows: list[list[str]], header: list[str] = CSV_HEADER) -> Path:
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
+        csv_write(handle, rows, header)
     return path
 
 
@@ -183,27 +155,9 @@ def test_it_accepts_unsorted_rows_duplicate_times_and_one_off_accounts(tmp_path)
 
 
 def test_it_accepts_columns_in_any_order_and_the_new_names(tmp_path):
-    snake = [
-        "transaction_id",
-        "account_id",
-        "amount",
-        "timestamp",
-        "transaction_type",
-        "location",
-        "device_id",
-        "ip_address",
-        "merchant_id",
-        "channel",
-        "customer_age",
-        "customer_occupation",
-        "duration_seconds",
-        "login_attempts",
-        "account_balance",
-        "previous_transaction_at",
-    ]
-    order = list(reversed(range(len(HEADER))))
+    order = list(reversed(range(len(CSV_HEADER))))
     path = tmp_path / "reordered.csv"
-    _write(path, [[ROW[i] for i in order]], header=[snake[i] for i in order])
+    _write(path, [[ROW[i] for i in order]], header=[FIELDS[i] for i in order])
 
     import_transactions_csv(path=path)
 
@@ -216,7 +170,7 @@ def test_it_accepts_columns_in_any_order_and_the_new_names(tmp_path):
 
 
 def test_it_accepts_a_file_without_the_optional_previous_date_column(tmp_path):
-    path = _write(tmp_path / "short.csv", [ROW[:-1]], header=HEADER[:-1])
+    path = _write(tmp_path / "short.csv", [ROW[:-1]], header=CSV_HEADER[:-1])
 
     summary = import_transactions_csv(path=path)
 
@@ -226,7 +180,7 @@ def test_it_accepts_a_file_without_the_optional_previous_date_column(tmp_path):
 
 def test_it_accepts_a_byte_order_mark_and_windows_line_endings(tmp_path):
     path = tmp_path / "excel.csv"
-    lines = [",".join(HEADER), ",".join(_row("TX1")), ",".join(_row("TX2"))]
+    lines = [",".join(CSV_HEADER), ",".join(_row("TX1")), ",".join(_row("TX2"))]
     path.write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8"))
 
     summary = import_transactions_csv(path=path)
@@ -237,7 +191,12 @@ def test_it_accepts_a_byte_order_mark_and_windows_line_endings(tmp_path):
 def test_it_skips_blank_lines(tmp_path):
     path = tmp_path / "blanks.csv"
     path.write_text(
-        ",".join(HEADER) + "\n\n" + ",".join(_row("TX1")) + "\n\n\n" + ",".join(_row("TX2")) + "\n"
+        ",".join(CSV_HEADER)
+        + "\n\n"
+        + ",".join(_row("TX1"))
+        + "\n\n\n"
+        + ",".join(_row("TX2"))
+        + "\n"
     )
 
     summary = import_transactions_csv(path=path)
@@ -255,7 +214,7 @@ def test_it_reads_quoted_fields(tmp_path):
     path = tmp_path / "quoted.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle, quoting=csv.QUOTE_ALL).writerows(
-            [HEADER, _row("TX1", Location="Washington, D.C.")]
+            [CSV_HEADER, _row("TX1", Location="Washington, D.C.")]
         )
 
     import_transactions_csv(path=path)
@@ -408,7 +367,7 @@ def test_it_reports_the_first_line_of_a_record_that_spans_lines(tmp_path):
     path = tmp_path / "multiline.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(
-            [HEADER, _row("TX1"), _row("TX2", Location="two\nlines"), _row("TX3")]
+            [CSV_HEADER, _row("TX1"), _row("TX2", Location="two\nlines"), _row("TX3")]
         )
 
     summary = import_transactions_csv(path=path)
@@ -443,7 +402,7 @@ def test_it_refuses_an_empty_file(tmp_path):
 
 def test_it_refuses_a_latin1_file_and_stores_none_of_its_good_rows(tmp_path):
     path = tmp_path / "latin1.csv"
-    lines = [",".join(HEADER)] + [",".join(row) for row in _good_rows(50)]
+    lines = [",".join(CSV_HEADER)] + [",".join(row) for row in _good_rows(50)]
     lines.append(",".join(_row("TX999999", Location="São Paulo")))
     path.write_bytes("\n".join(lines).encode("latin-1"))
 
@@ -452,7 +411,7 @@ def test_it_refuses_a_latin1_file_and_stores_none_of_its_good_rows(tmp_path):
 
 def test_it_refuses_a_file_cut_in_the_middle_of_a_character(tmp_path):
     path = tmp_path / "cut.csv"
-    text = ",".join(HEADER) + "\n" + ",".join(_row("TX1", Location="Zürich"))
+    text = ",".join(CSV_HEADER) + "\n" + ",".join(_row("TX1", Location="Zürich"))
     data = text.encode("utf-8")
     path.write_bytes(data[: data.index("ü".encode()) + 1])
 
@@ -468,7 +427,7 @@ def test_it_refuses_binary_data(tmp_path):
 
 def test_it_refuses_a_utf8_file_with_nul_bytes(tmp_path):
     path = tmp_path / "nul.csv"
-    lines = [",".join(HEADER)] + [",".join(row) for row in _good_rows(5)]
+    lines = [",".join(CSV_HEADER)] + [",".join(row) for row in _good_rows(5)]
     path.write_bytes(("\n".join(lines) + "\n").encode() + b"TX9\x00,AC1\n")
 
     _refused(path, "binary data, not a CSV text file")
@@ -476,9 +435,9 @@ def test_it_refuses_a_utf8_file_with_nul_bytes(tmp_path):
 
 @pytest.mark.parametrize("missing", ["TransactionID", "TransactionAmount", "IP Address"])
 def test_it_refuses_a_file_missing_a_required_column(tmp_path, missing):
-    keep = [i for i, name in enumerate(HEADER) if name != missing]
+    keep = [i for i, name in enumerate(CSV_HEADER) if name != missing]
     rows = [[row[i] for i in keep] for row in _good_rows(3)]
-    path = _write(tmp_path / "missing.csv", rows, header=[HEADER[i] for i in keep])
+    path = _write(tmp_path / "missing.csv", rows, header=[CSV_HEADER[i] for i in keep])
 
     with pytest.raises(ImportFileError) as excinfo:
         import_transactions_csv(path=path, chunk_size=1)
@@ -491,25 +450,25 @@ def test_it_refuses_a_file_missing_a_required_column(tmp_path, missing):
 def test_it_refuses_a_file_with_an_extra_column(tmp_path):
     rows = [[*row, "1"] for row in _good_rows(3)]
 
-    _refused(_write(tmp_path / "extra.csv", rows, header=[*HEADER, "IsFraud"]), "IsFraud")
+    _refused(_write(tmp_path / "extra.csv", rows, header=[*CSV_HEADER, "IsFraud"]), "IsFraud")
 
 
 def test_it_names_the_unexpected_column(tmp_path):
     rows = [[*row, "1"] for row in _good_rows(1)]
-    path = _write(tmp_path / "extra.csv", rows, header=[*HEADER, "IsFraud"])
+    path = _write(tmp_path / "extra.csv", rows, header=[*CSV_HEADER, "IsFraud"])
 
     with pytest.raises(ImportFileError, match=r"extra\.csv: unexpected column\(s\): IsFraud$"):
         import_transactions_csv(path=path)
 
 
 def test_it_refuses_a_repeated_column(tmp_path):
-    header = [*HEADER[:-1], "TransactionAmount"]
+    header = [*CSV_HEADER[:-1], "TransactionAmount"]
 
     _refused(_write(tmp_path / "twice.csv", _good_rows(2), header=header), "repeated column")
 
 
 def test_it_refuses_a_column_given_under_both_names(tmp_path):
-    header = [*HEADER[:-1], "amount"]
+    header = [*CSV_HEADER[:-1], "amount"]
 
     _refused(_write(tmp_path / "both.csv", _good_rows(2), header=header), "repeated column")
 
@@ -536,7 +495,7 @@ def test_it_stores_nothing_when_a_broken_quote_appears_after_the_first_chunks(tm
     rows = [",".join(row) for row in _good_rows(20)]
     tail = [",".join(row) for row in _good_rows(3_000, prefix="TY")]
     path.write_text(
-        ",".join(HEADER) + "\n" + "\n".join(rows) + '\nTX9,"AC1\n' + "\n".join(tail) + "\n"
+        ",".join(CSV_HEADER) + "\n" + "\n".join(rows) + '\nTX9,"AC1\n' + "\n".join(tail) + "\n"
     )
 
     _refused(path, r"line 22", chunk_size=5)

@@ -20,29 +20,14 @@ from detection.models import (
     ReviewStatus,
     Transaction,
 )
+from tests.factories import item
 
 pytestmark = pytest.mark.django_db
 
 
 def _transaction(transaction_id: str = "TX000001", **overrides: Any) -> Transaction:
-    fields: dict[str, Any] = {
-        "transaction_id": transaction_id,
-        "account_id": "AC00128",
-        "amount": Decimal("14.09"),
-        "timestamp": datetime(2023, 4, 11, 16, 29, 14, tzinfo=UTC),
-        "transaction_type": "Debit",
-        "location": "San Diego",
-        "device_id": "D000380",
-        "ip_address": "162.198.218.92",
-        "merchant_id": "M015",
-        "channel": "ATM",
-        "customer_age": 70,
-        "customer_occupation": "Doctor",
-        "duration_seconds": 81,
-        "login_attempts": 1,
-        "account_balance": Decimal("5112.21"),
-        **overrides,
-    }
+    """A stored transaction; overrides are model values, unchecked by the schema."""
+    fields = {**item(transaction_id=transaction_id).as_row(), **overrides}
     return Transaction.objects.create(**fields)
 
 
@@ -205,7 +190,7 @@ def test_it_deletes_the_predictions_with_their_transaction():
 
 
 def test_it_refuses_a_repeated_transaction_id():
-    _transaction("TX000001")
+    _transaction("TX000001", account_id="AC00128")
 
     with pytest.raises(IntegrityError), transaction.atomic():
         _transaction("TX000001", account_id="AC99999")

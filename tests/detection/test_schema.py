@@ -18,44 +18,13 @@ from detection.schema import (
     validate_batch,
     validate_transaction,
 )
+from tests.factories import CSV_NAMES, transaction_data
 
-VALID: dict[str, Any] = {
-    "transaction_id": "TX000001",
-    "account_id": "AC00128",
-    "amount": "14.09",
-    "timestamp": "2023-04-11 16:29:14",
-    "transaction_type": "Debit",
-    "location": "San Diego",
-    "device_id": "D000380",
-    "ip_address": "162.198.218.92",
-    "merchant_id": "M015",
-    "channel": "ATM",
-    "customer_age": 70,
-    "customer_occupation": "Doctor",
-    "duration_seconds": 81,
-    "login_attempts": 1,
-    "account_balance": "5112.21",
-    "previous_transaction_at": "2024-11-04 08:08:08",
-}
-CSV_HEADER = {
-    "transaction_id": "TransactionID",
-    "account_id": "AccountID",
-    "amount": "TransactionAmount",
-    "timestamp": "TransactionDate",
-    "transaction_type": "TransactionType",
-    "location": "Location",
-    "device_id": "DeviceID",
-    "ip_address": "IP Address",
-    "merchant_id": "MerchantID",
-    "channel": "Channel",
-    "customer_age": "CustomerAge",
-    "customer_occupation": "CustomerOccupation",
-    "duration_seconds": "TransactionDuration",
-    "login_attempts": "LoginAttempts",
-    "account_balance": "AccountBalance",
-    "previous_transaction_at": "PreviousTransactionDate",
-}
-OLD_JSON = {**CSV_HEADER, "ip_address": "IPAddress"}
+# A naive timestamp, read as UTC, and the optional previous date, given.
+VALID: dict[str, Any] = transaction_data(
+    timestamp="2023-04-11 16:29:14", previous_transaction_at="2024-11-04 08:08:08"
+)
+OLD_JSON = {**CSV_NAMES, "ip_address": "IPAddress"}
 
 
 def _valid(**overrides: Any) -> dict[str, Any]:
@@ -88,20 +57,20 @@ def test_it_accepts_a_valid_transaction_and_types_every_value():
 
     assert row == {
         "transaction_id": "TX000001",
-        "account_id": "AC00128",
-        "amount": Decimal("14.09"),
+        "account_id": "AC00001",
+        "amount": Decimal("42.50"),
         "timestamp": datetime(2023, 4, 11, 16, 29, 14, tzinfo=UTC),
         "transaction_type": "Debit",
-        "location": "San Diego",
-        "device_id": "D000380",
-        "ip_address": "162.198.218.92",
-        "merchant_id": "M015",
-        "channel": "ATM",
-        "customer_age": 70,
-        "customer_occupation": "Doctor",
-        "duration_seconds": 81,
+        "location": "Houston",
+        "device_id": "D000001",
+        "ip_address": "10.0.0.1",
+        "merchant_id": "M001",
+        "channel": "Online",
+        "customer_age": 40,
+        "customer_occupation": "Engineer",
+        "duration_seconds": 60,
         "login_attempts": 1,
-        "account_balance": Decimal("5112.21"),
+        "account_balance": Decimal("5000.00"),
         "previous_transaction_at": datetime(2024, 11, 4, 8, 8, 8, tzinfo=UTC),
     }
 
@@ -444,7 +413,7 @@ def test_it_refuses_something_that_is_not_an_object(data):
 # --- aliases -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("names", [CSV_HEADER, OLD_JSON], ids=["csv-header", "old-json"])
+@pytest.mark.parametrize("names", [CSV_NAMES, OLD_JSON], ids=["csv-header", "old-json"])
 def test_it_accepts_the_old_names_with_identical_results(names):
     renamed = {names[key]: value for key, value in VALID.items()}
 
@@ -460,12 +429,12 @@ def test_it_accepts_a_mix_of_old_and_new_names():
 def test_it_knows_both_old_names_of_the_ip_address():
     assert set(ALIASES["ip_address"]) == {"IPAddress", "IP Address"}
     for alias in ("IPAddress", "IP Address"):
-        data = _valid()
+        data = _valid(ip_address="162.198.218.92")
         data[alias] = data.pop("ip_address")
         assert validate_transaction(data).ip_address == "162.198.218.92"
 
 
-@pytest.mark.parametrize("names", [CSV_HEADER, OLD_JSON], ids=["csv-header", "old-json"])
+@pytest.mark.parametrize("names", [CSV_NAMES, OLD_JSON], ids=["csv-header", "old-json"])
 def test_it_reports_errors_under_the_snake_case_name_whatever_name_came_in(names):
     renamed = {names[key]: value for key, value in _valid(customer_age=7, amount="x").items()}
     del renamed[names["location"]]

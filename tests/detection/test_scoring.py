@@ -14,7 +14,7 @@ from detection.scoring import (
     transactions_score,
 )
 from detection.training import models_train
-from tests.factories import item
+from tests.factories import habitual_data, item
 
 pytestmark = pytest.mark.django_db
 
@@ -51,15 +51,7 @@ def test_it_flags_an_account_takeover_with_reasons(trained):
 def test_it_does_not_flag_a_habitual_transaction(trained, history):
     last = history[-1]
     habitual = item(
-        transaction_id="HABIT1",
-        account_id=last.account_id,
-        amount=str(last.amount),
-        timestamp="2024-04-20T12:00:00Z",
-        location=last.location,
-        device_id=last.device_id,
-        ip_address=last.ip_address,
-        merchant_id=last.merchant_id,
-        account_balance=str(last.account_balance),
+        **habitual_data(last, transaction_id="HABIT1", timestamp="2024-04-20T12:00:00Z")
     )
     [result] = transactions_score(items=[habitual], persist=False)
     assert not result.flagged

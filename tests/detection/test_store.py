@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from detection.models import Transaction
-from detection.schema import TransactionIn, validate_transaction
+from detection.schema import TransactionIn
 from detection.store import (
     transaction_received_at,
     transaction_values,
@@ -19,31 +19,15 @@ from detection.store import (
     transactions_insert,
     transactions_insert_values,
 )
+from tests.factories import item
 
 pytestmark = pytest.mark.django_db
 
-VALID: dict[str, Any] = {
-    "transaction_id": "TX000001",
-    "account_id": "AC00128",
-    "amount": "14.09",
-    "timestamp": "2023-04-11 16:29:14",
-    "transaction_type": "Debit",
-    "location": "San Diego",
-    "device_id": "D000380",
-    "ip_address": "162.198.218.92",
-    "merchant_id": "M015",
-    "channel": "ATM",
-    "customer_age": 70,
-    "customer_occupation": "Doctor",
-    "duration_seconds": 81,
-    "login_attempts": 1,
-    "account_balance": "5112.21",
-    "previous_transaction_at": "2024-11-04 08:08:08",
-}
-
 
 def _item(transaction_id: str = "TX000001", **overrides: Any) -> TransactionIn:
-    return validate_transaction({**VALID, "transaction_id": transaction_id, **overrides})
+    """A valid transaction that also has a previous transaction date."""
+    overrides.setdefault("previous_transaction_at", "2024-11-04 08:08:08")
+    return item(transaction_id=transaction_id, **overrides)
 
 
 def test_it_inserts_and_returns_the_primary_key_of_each_new_row():
@@ -78,7 +62,7 @@ def test_it_returns_nothing_for_an_empty_list():
 
 
 def test_it_stores_nothing_on_a_second_insert_of_the_same_ids():
-    first = transactions_insert(items=[_item("TX1"), _item("TX2")])
+    first = transactions_insert(items=[_item("TX1", amount="14.09"), _item("TX2")])
 
     second = transactions_insert(items=[_item("TX1", amount="99.99"), _item("TX2")])
 
@@ -100,7 +84,9 @@ def test_it_returns_only_the_rows_it_inserted():
 
 
 def test_it_keeps_the_first_of_two_items_with_one_id_in_one_call():
-    inserted = transactions_insert(items=[_item("TX1"), _item("TX1", amount="99.99")])
+    inserted = transactions_insert(
+        items=[_item("TX1", amount="14.09"), _item("TX1", amount="99.99")]
+    )
 
     assert list(inserted) == ["TX1"]
     assert Transaction.objects.get().amount == Decimal("14.09")

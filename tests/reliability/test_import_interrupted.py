@@ -3,7 +3,6 @@ stored; running it again stores the rest, and no row twice."""
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import time
@@ -11,57 +10,36 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.factories import csv_row, csv_write, transaction_data
+
 pytestmark = pytest.mark.slow
 
 ROWS = 12_000
 CHUNK = 300
-HEADER = [
-    "TransactionID",
-    "AccountID",
-    "TransactionAmount",
-    "TransactionDate",
-    "TransactionType",
-    "Location",
-    "DeviceID",
-    "IP Address",
-    "MerchantID",
-    "Channel",
-    "CustomerAge",
-    "CustomerOccupation",
-    "TransactionDuration",
-    "LoginAttempts",
-    "AccountBalance",
-    "PreviousTransactionDate",
-]
+
+
+def imported(n: int) -> dict:
+    """Row n of the file: 500 accounts, one transaction every 7 minutes."""
+    when = datetime(2024, 6, 1, tzinfo=UTC) + timedelta(minutes=7 * n)
+    return transaction_data(
+        transaction_id=f"IMP{n:07d}",
+        account_id=f"AC{n % 500:05d}",
+        amount=f"{10 + n % 900}.{n % 100:02d}",
+        timestamp=when.strftime("%Y-%m-%d %H:%M:%S"),
+        transaction_type="Debit" if n % 3 else "Credit",
+        location="Denver",
+        device_id=f"D{n % 500:06d}",
+        ip_address=f"10.1.{n % 250}.{n % 200 + 1}",
+        merchant_id=f"M{n % 97:03d}",
+        customer_age=30 + n % 50,
+        duration_seconds=20 + n % 300,
+        account_balance=f"{5000 + n % 7000}.00",
+    )
 
 
 def write_csv(path, rows: int) -> None:
-    start = datetime(2024, 6, 1, tzinfo=UTC)
     with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(HEADER)
-        for n in range(rows):
-            when = start + timedelta(minutes=7 * n)
-            writer.writerow(
-                [
-                    f"IMP{n:07d}",
-                    f"AC{n % 500:05d}",
-                    f"{10 + n % 900}.{n % 100:02d}",
-                    when.strftime("%Y-%m-%d %H:%M:%S"),
-                    "Debit" if n % 3 else "Credit",
-                    "Denver",
-                    f"D{n % 500:06d}",
-                    f"10.1.{n % 250}.{n % 200 + 1}",
-                    f"M{n % 97:03d}",
-                    "Online",
-                    30 + n % 50,
-                    "Engineer",
-                    20 + n % 300,
-                    1,
-                    f"{5000 + n % 7000}.00",
-                    "",
-                ]
-            )
+        csv_write(handle, (csv_row(imported(n)) for n in range(rows)))
 
 
 def stored(deployment) -> tuple[int, int]:
