@@ -353,7 +353,7 @@ def _chunk_verdicts(
     merchant_frauds: np.ndarray,
 ) -> tuple[_Verdicts, np.ndarray]:
     # One core computes while the other writes: OpenMP threads in scikit-learn's
-    # neighbour search would only fight the writer (measured 15 % slower).
+    # neighbour search would compete with the writer for the second core.
     with threadpool_limits(limits=1, user_api="openmp"):
         scores = score_rows(detectors, features)
     reasons = explain(features.for_reasons, frame, merchant_frauds)
