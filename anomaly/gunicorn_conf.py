@@ -27,6 +27,10 @@ starting gunicorn (Makefile, Dockerfile, by hand). The master empties the
 directory when it starts, so counters restart with the service, and removes a
 dead worker's live gauges in ``child_exit``.
 
+Each worker loads the active models as it starts (``post_worker_init``), so
+its first request is not the one that pays seconds for scikit-learn's import
+and the artifacts' verification.
+
 Logging: no access log (``anomaly.middleware`` logs each request with more
 fields); gunicorn's own messages use the application's JSON formatter, taken
 from the settings module so that both share one definition.
@@ -89,6 +93,19 @@ def when_ready(server: Any) -> None:
     MultiProcessCollector(registry)
     start_http_server(metrics_port, addr=metrics_host, registry=registry)
     server.log.info("metrics of all workers served on %s:%s", metrics_host, metrics_port)
+
+
+def post_worker_init(worker: Any) -> None:
+    # The application is loaded; load the active models too before serving.
+    from django.db import connections
+
+    from detection.registry import detectors_preload
+
+    try:
+        detectors_preload()
+    finally:
+        # Requests run in the worker's threads, each with its own connection.
+        connections.close_all()
 
 
 def child_exit(server: Any, worker: Any) -> None:

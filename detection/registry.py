@@ -24,7 +24,7 @@ from typing import Any
 import joblib
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from detection import metrics
@@ -241,6 +241,26 @@ def active_detectors(algorithms: tuple[str, ...] | None = None) -> dict[str, Det
         # a one-off process that Prometheus never scrapes.
         metrics.set_active_version(algorithm, detectors[algorithm].version)
     return detectors
+
+
+def detectors_preload() -> dict[str, int | str]:
+    """Load each algorithm's active version into this process's cache before
+    traffic arrives, so a new or recycled worker doesn't spend its first
+    request importing scikit-learn and verifying artifacts. Never raises: what
+    cannot be loaded now is logged and tried again by the first request.
+    Returns each algorithm's loaded version, or why it is not loaded."""
+    outcome: dict[str, int | str] = {}
+    for algorithm in Algorithm.values:
+        try:
+            outcome[algorithm] = active_detectors((algorithm,))[algorithm].version
+        except NoActiveModel:
+            outcome[algorithm] = "no active version"
+        except ArtifactError as exc:
+            outcome[algorithm] = exc.reason
+        except DatabaseError as exc:
+            outcome[algorithm] = f"database unavailable: {exc}"[:200]
+    log.info("models.preloaded", models=outcome)
+    return outcome
 
 
 def model_version_activate(*, model_version: ModelVersion) -> ModelVersion:

@@ -82,9 +82,15 @@ def test_it_refuses_tampered_and_truncated_artifacts_by_name_without_running_the
     assert not marker.exists(), "the planted payload was unpickled"
     stored = "SELECT count(*) FROM detection_transaction WHERE transaction_id LIKE %s"
     assert deployment.query(stored, ["TXF%"]) == [(0,)]
-    # Two refusals of each: the predict request and the readiness check.
-    assert server.metric(FAILURES, algorithm="isolation_forest", reason="tampered") == 2
-    assert server.metric(FAILURES, algorithm="local_outlier_factor", reason="truncated") == 2
+    # Three refusals of each: the worker's preload, the predict request and
+    # the readiness check.
+    assert server.metric(FAILURES, algorithm="isolation_forest", reason="tampered") == 3
+    assert server.metric(FAILURES, algorithm="local_outlier_factor", reason="truncated") == 3
+    [preload] = [line for line in server.log_lines() if line["message"] == "models.preloaded"]
+    assert preload["anomaly.models"] == {
+        "isolation_forest": "tampered",
+        "local_outlier_factor": "truncated",
+    }
     logged = [
         (line["anomaly.algorithm"], line["anomaly.reason"], line["log.level"])
         for line in server.log_lines()
