@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 HOUR = 3600
+DEBIT = "Debit"  # TransactionType.DEBIT, without importing Django models here
 DAY = 86400
 MERCHANT_BURST_WINDOW = 3 * DAY
 # A merchant's price offset counts as this many extra payments at offset 0.
@@ -31,7 +32,7 @@ _OFFSET_PRIOR_COUNT = 5.0
 # Group codes go in the high bits and epoch seconds (< 2**33 until year 2242)
 # in the low bits of one int64 sort key.
 _TIME_BITS = np.int64(34)
-_MAX_GROUP_CODE = 1 << (63 - 34)
+_MAX_GROUP_CODE = 1 << (63 - int(_TIME_BITS))
 _SMALL_FACTORIZE = 256
 
 # Inputs a TxFrame carries, in the order the database query returns them.
@@ -418,7 +419,7 @@ def compute_features(
     # A payment well above the account's habit to a merchant new to it: what a
     # compromised merchant's victims show. Money coming in (salary, refunds)
     # from a new source is no such sign, and counting it drowned the signal.
-    debit = frame["transaction_type"] == "Debit"
+    debit = frame["transaction_type"] == DEBIT
     out["merchant_novelty"] = debit * out["new_merchant"] * np.maximum(out["amount_z_account"], 0.0)
     out["merchant_burst"] = _merchant_burst(
         frame, merchant, out["merchant_novelty"], merchant_recent

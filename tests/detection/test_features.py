@@ -5,8 +5,15 @@ import math
 import numpy as np
 import pytest
 
-from detection.features import ALL_FEATURES, MerchantStats, columns_take, compute_features
+from detection.features import (
+    ALL_FEATURES,
+    DEBIT,
+    MerchantStats,
+    columns_take,
+    compute_features,
+)
 from detection.history import frame_from_items
+from detection.models import TransactionType
 from tests.factories import habitual_items, item
 
 DAY = 86400
@@ -230,6 +237,10 @@ def test_it_judges_an_amount_against_what_the_account_pays_at_merchants_of_that_
         for last in (dear, cheap)
     ]
     assert plain[0]["amount_z_account"][-1] == plain[1]["amount_z_account"][-1]
+
+
+def test_it_names_debits_as_the_transaction_model_does():
+    assert TransactionType.DEBIT.value == DEBIT
 
 
 def test_it_sees_no_merchant_novelty_in_money_coming_in():
