@@ -352,9 +352,9 @@ def _chunk_verdicts(
     features: DetectorFeatures,
     merchant_frauds: np.ndarray,
 ) -> tuple[_Verdicts, np.ndarray]:
-    # One core computes while the other writes: OpenMP threads in scikit-learn's
-    # neighbour search would compete with the writer for the second core.
-    with threadpool_limits(limits=1, user_api="openmp"):
+    # One core computes while the other writes: OpenMP and BLAS threads in
+    # scikit-learn's neighbour search would compete with the writer for it.
+    with threadpool_limits(limits=1):
         scores = score_rows(detectors, features)
     reasons = explain(features.for_reasons, frame, merchant_frauds)
     verdicts = _verdicts(detectors, scores, reasons, frame, rule=None)
