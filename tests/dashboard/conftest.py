@@ -10,10 +10,8 @@ builds its own.
 from __future__ import annotations
 
 import pytest
-from django.db import transaction
-from django.test import override_settings
 
-from tests.dashboard.factories import TRAINING, build_scored_history
+from tests.dashboard.factories import module_scored_history
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +28,5 @@ def _artifacts_dir(settings, module_artifacts):
 
 @pytest.fixture(scope="module")
 def scored(django_db_setup, django_db_blocker, module_artifacts):
-    with (
-        django_db_blocker.unblock(),
-        override_settings(ML_ARTIFACTS_DIR=module_artifacts, **TRAINING),
-        transaction.atomic(),
-    ):
-        yield build_scored_history()
-        transaction.set_rollback(True)
+    with module_scored_history(django_db_blocker, module_artifacts) as history:
+        yield history

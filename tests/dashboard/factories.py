@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from django.db import transaction
+from django.test import override_settings
 
 from detection.models import ModelVersion, Transaction
 from detection.schema import TransactionIn
@@ -43,6 +48,19 @@ def build_scored_history() -> Scored:
     results = models_train()
     stored_transactions_score()
     return Scored(models={r.model_version.algorithm: r.model_version for r in results})
+
+
+@contextmanager
+def module_scored_history(django_db_blocker: Any, artifacts: Path) -> Iterator[Scored]:
+    """A scored history shared by a whole test module, rolled back at its end;
+    its artifacts in ``artifacts``, which every test of the module must use."""
+    with (
+        django_db_blocker.unblock(),
+        override_settings(ML_ARTIFACTS_DIR=artifacts, **TRAINING),
+        transaction.atomic(),
+    ):
+        yield build_scored_history()
+        transaction.set_rollback(True)
 
 
 TAKEOVER = {

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db import transaction as db_transaction
-from django.test import override_settings
 
 from detection.models import ModelVersion, Prediction, Review, ReviewEvent, Transaction
 from detection.reviews import review_set
 from detection.training import models_train
-from tests.dashboard.factories import TRAINING, build_scored_history, tampered_copy
+from tests.dashboard.factories import module_scored_history, tampered_copy
 
 pytestmark = pytest.mark.django_db
 
@@ -38,13 +36,8 @@ def _artifacts_dir(settings, module_artifacts):
 @pytest.fixture(scope="module")
 def scored(django_db_setup, django_db_blocker, module_artifacts):
     """A scored history for the whole module, rolled back at its end."""
-    with (
-        django_db_blocker.unblock(),
-        override_settings(ML_ARTIFACTS_DIR=module_artifacts, **TRAINING),
-        db_transaction.atomic(),
-    ):
-        yield build_scored_history()
-        db_transaction.set_rollback(True)
+    with module_scored_history(django_db_blocker, module_artifacts) as history:
+        yield history
 
 
 def ids(response) -> list[str]:
