@@ -80,7 +80,7 @@ class FastIsolationForest:
             raise ValueError("feature subsampling is not supported by the fast path")
         self.trees = [estimator.tree_ for estimator in forest.estimators_]
         self.leaf_values = []
-        features, thresholds, lefts, rights, values, roots = [], [], [], [], [], []
+        features, thresholds, lefts, rights, roots = [], [], [], [], []
         offset = 0
         depth = 0
         for tree, path_lengths, leaf_lengths in zip(
@@ -99,7 +99,6 @@ class FastIsolationForest:
             thresholds.append(np.where(leaf, np.inf, t.threshold))
             # What score_samples adds per tree for a row ending in each node.
             self.leaf_values.append(path_lengths + leaf_lengths - 1.0)
-            values.append(self.leaf_values[-1])
             roots.append(offset)
             offset += t.node_count
             depth = max(depth, t.max_depth)
@@ -107,7 +106,7 @@ class FastIsolationForest:
         self.threshold = np.concatenate(thresholds)
         self.left = np.concatenate(lefts).astype(np.intp)
         self.right = np.concatenate(rights).astype(np.intp)
-        self.value = np.concatenate(values)
+        self.value = np.concatenate(self.leaf_values)
         self.roots = np.asarray(roots, dtype=np.intp)
         self.depth = depth
         self.denominator = len(forest.estimators_) * float(

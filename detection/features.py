@@ -170,11 +170,6 @@ class MerchantStats:
             fingerprint=uuid.uuid4().hex,
         )
 
-    def offsets(self, merchant_id: np.ndarray) -> np.ndarray:
-        """Price offset of each row's merchant (0 for a merchant not seen in training)."""
-        codes, uniques = _factorize(merchant_id)
-        return self.of(uniques)[2][codes]
-
     def zscore(self, merchant_id: np.ndarray, log_amount: np.ndarray) -> np.ndarray:
         codes, uniques = _factorize(merchant_id)
         mean, std, _ = self.of(uniques)

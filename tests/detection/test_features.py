@@ -200,7 +200,7 @@ def _merchant_prices():
 
 def test_it_learns_each_merchants_price_level_against_its_customers_own_amounts():
     stats = _merchant_prices()
-    offsets = stats.offsets(np.array(["M001", "M002", "NEW"], dtype=object))
+    _, _, offsets = stats.of(["M001", "M002", "NEW"])
     # Half-way between log 20 and log 100 is each account's usual; shrunk a little.
     assert offsets[0] == pytest.approx(-math.log(5) / 2, rel=0.15)
     assert offsets[1] == pytest.approx(math.log(5) / 2, rel=0.15)
