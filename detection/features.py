@@ -53,9 +53,9 @@ COLUMNS: tuple[str, ...] = (
     "account_balance",
 )
 
-# Every feature compute_features produces; the models use MODEL_FEATURES.
-ALL_FEATURES: tuple[str, ...] = (
-    # the earlier system's calendar features (day-of-month cosine fixed)
+# The earlier system's calendar features (day-of-month cosine fixed). No model
+# uses them (see MODEL_FEATURES), so scoring skips them unless a model asks.
+CALENDAR_FEATURES: tuple[str, ...] = (
     "hour",
     "weekday",
     "month",
@@ -68,6 +68,11 @@ ALL_FEATURES: tuple[str, ...] = (
     "month_cos",
     "day_sin",
     "day_cos",
+)
+
+# Every feature compute_features produces; the models use MODEL_FEATURES.
+ALL_FEATURES: tuple[str, ...] = (
+    *CALENDAR_FEATURES,
     # amount
     "log_amount",
     "amount_vs_account",
@@ -212,6 +217,9 @@ def columns_length(columns: Columns) -> int:
 def _factorize(values: np.ndarray) -> tuple[np.ndarray, Sequence[object]]:
     """Dense int codes of ``values`` (in order of first appearance) and the
     distinct values."""
+    if len(values) and (values == values[0]).all():
+        # One account's history, as online requests mostly bring.
+        return np.zeros(len(values), dtype=np.int64), [values[0]]
     if len(values) <= _SMALL_FACTORIZE:
         # For the hundred-odd rows of an online request a dict beats pandas.
         seen: dict[object, int] = {}
@@ -229,8 +237,11 @@ def _window_bounds(key: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]
     """For each row of a (group, time)-sorted key: the first row of its group in
     [t - width, t) and the first row at time t. Rows in between are its window."""
     end = np.searchsorted(key, key, side="left")
-    start = np.searchsorted(key, key - width, side="left")
-    return start, end
+    return _window_start(key, width), end
+
+
+def _window_start(key: np.ndarray, width: int) -> np.ndarray:
+    return np.searchsorted(key, key - width, side="left")
 
 
 def _window_sum(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -238,20 +249,31 @@ def _window_sum(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.nd
     return cumulative[end] - cumulative[start]
 
 
-def _pair_previous_count(
-    account: np.ndarray, value_codes: np.ndarray, ts: np.ndarray, lookback: int
-) -> np.ndarray:
-    """How often the account used this value (device, IP, …) in its window."""
-    pair = account * (np.int64(value_codes.max(initial=0)) + 1) + value_codes
-    if pair.max(initial=0) >= _MAX_GROUP_CODE:
+def _pair_previous_counts(
+    account: np.ndarray, value_codes: Sequence[np.ndarray], ts: np.ndarray, lookback: int
+) -> list[np.ndarray]:
+    """For each kind of value (device, IP, …): how often the account used the
+    row's value in its window. All kinds go through one sort: each (account,
+    value) pair gets a group code of its own, kinds stacked one after another."""
+    n = len(ts)
+    groups = []
+    base = np.int64(0)
+    for codes in value_codes:
+        width = np.int64(codes.max(initial=0)) + 1
+        pair = account * width + codes
+        groups.append(pair + base)
+        base += (np.int64(account.max(initial=0)) + 1) * width
+    group = np.concatenate(groups)
+    if base >= _MAX_GROUP_CODE:
         # Too large for the packed sort key: renumber densely.
-        pair = _codes(pair)
-    order = np.lexsort((ts, pair))
-    key = (pair[order] << _TIME_BITS) | ts[order]
+        group = _codes(group)
+    every_ts = np.tile(ts, len(value_codes))
+    order = np.lexsort((every_ts, group))
+    key = (group[order] << _TIME_BITS) | every_ts[order]
     start, end = _window_bounds(key, lookback)
-    counts = np.empty(len(ts), dtype=np.float64)
+    counts = np.empty(len(group), dtype=np.float64)
     counts[order] = end - start
-    return counts
+    return [counts[i * n : (i + 1) * n] for i in range(len(value_codes))]
 
 
 def _merchant_burst(
@@ -282,8 +304,10 @@ def compute_features(
     lookback: int,
     merchant_stats: MerchantStats | None,
     merchant_recent: Columns | None = None,
+    calendar: bool = True,
 ) -> Columns:
-    """All features for every row of ``frame`` (columns ``COLUMNS``), in its row order."""
+    """All features for every row of ``frame`` (columns ``COLUMNS``), in its row
+    order; without ``calendar``, all but CALENDAR_FEATURES."""
     ts = frame["ts"].astype(np.int64)
     n = len(ts)
     amount = frame["amount"].astype(np.float64)
@@ -294,21 +318,8 @@ def compute_features(
     out: dict[str, np.ndarray] = {}
     days = ts // DAY
     hour = (ts - days * DAY) / HOUR
-    weekday = ((days + 3) % 7).astype(np.float64)  # 1970-01-01 was a Thursday
-    dates = days.astype("datetime64[D]")
-    months = dates.astype("datetime64[M]")
-    month = (months.astype(np.int64) % 12 + 1).astype(np.float64)
-    day = ((dates - months).astype(np.int64) + 1).astype(np.float64)
-    out["hour"], out["weekday"], out["month"], out["day"] = hour, weekday, month, day
-    for name, value, period in (
-        ("hour", hour, 24.0),
-        ("weekday", weekday, 7.0),
-        ("month", month - 1, 12.0),
-        ("day", day - 1, 31.0),
-    ):
-        angle = 2 * np.pi * value / period
-        out[f"{name}_sin"] = np.sin(angle)
-        out[f"{name}_cos"] = np.cos(angle)
+    if calendar:
+        out.update(_calendar_features(days, hour))
 
     log_amount = np.log1p(amount)
     out["log_amount"] = log_amount
@@ -358,15 +369,11 @@ def compute_features(
     previous_ts = np.where(has_history, s_ts[np.maximum(end - 1, 0)], s_ts - lookback)
     since_previous = np.log1p(np.maximum(s_ts - previous_ts, 0))
 
-    counts_by_width = {}
-    for label, width in (("1h", HOUR), ("24h", DAY)):
-        w_start, w_end = _window_bounds(key, width)
-        counts_by_width[label] = (w_start, w_end)
-    c1_start, c1_end = counts_by_width["1h"]
-    c24_start, c24_end = counts_by_width["24h"]
-    count_1h = (c1_end - c1_start).astype(np.float64)
-    count_24h = (c24_end - c24_start).astype(np.float64)
-    sum_24h = _window_sum(s_amount, c24_start, c24_end)
+    # The windows all end where the lookback window does.
+    count_1h = (end - _window_start(key, HOUR)).astype(np.float64)
+    day_start = _window_start(key, DAY)
+    count_24h = (end - day_start).astype(np.float64)
+    sum_24h = _window_sum(s_amount, day_start, end)
     typical = np.where(has_history, np.expm1(mean), np.maximum(s_amount, 1.0))
     sum_24h_vs_typical = np.log1p(sum_24h / np.maximum(typical, 1.0))
 
@@ -399,14 +406,17 @@ def compute_features(
     # --- familiarity with the device, IP, location and merchant --------------
     # Without history nothing is "new" or "unusual": that case is told apart by
     # account_history instead, so first transactions are not all outliers.
+    kinds = ("device", "ip", "location", "merchant")
+    value_codes = [
+        _codes(frame["device_id"]),
+        _codes(frame["ip_address"]),
+        _codes(frame["location"]),
+        merchant,
+    ]
     with np.errstate(divide="ignore", invalid="ignore"):
-        for name, codes in (
-            ("device", _codes(frame["device_id"])),
-            ("ip", _codes(frame["ip_address"])),
-            ("location", _codes(frame["location"])),
-            ("merchant", merchant),
+        for name, used in zip(
+            kinds, _pair_previous_counts(account, value_codes, ts, lookback), strict=True
         ):
-            used = _pair_previous_count(account, codes, ts, lookback)
             share = np.where(history_count > 0, used / np.maximum(history_count, 1.0), 1.0)
             out[f"{name}_share"] = share
             out[f"new_{name}"] = ((history_count > 0) & (used == 0)).astype(np.float64)
@@ -421,7 +431,26 @@ def compute_features(
     )
     out["login_attempts"] = frame["login_attempts"].astype(np.float64)
     out["log_duration"] = np.log1p(duration)
-    return {name: out[name] for name in ALL_FEATURES}
+    return {name: out[name] for name in ALL_FEATURES if name in out}
+
+
+def _calendar_features(days: np.ndarray, hour: np.ndarray) -> Columns:
+    weekday = ((days + 3) % 7).astype(np.float64)  # 1970-01-01 was a Thursday
+    dates = days.astype("datetime64[D]")
+    months = dates.astype("datetime64[M]")
+    month = (months.astype(np.int64) % 12 + 1).astype(np.float64)
+    day = ((dates - months).astype(np.int64) + 1).astype(np.float64)
+    out = {"hour": hour, "weekday": weekday, "month": month, "day": day}
+    for name, value, period in (
+        ("hour", hour, 24.0),
+        ("weekday", weekday, 7.0),
+        ("month", month - 1, 12.0),
+        ("day", day - 1, 31.0),
+    ):
+        angle = 2 * np.pi * value / period
+        out[f"{name}_sin"] = np.sin(angle)
+        out[f"{name}_cos"] = np.cos(angle)
+    return out
 
 
 def feature_matrix(features: Columns, names: Sequence[str] = MODEL_FEATURES) -> np.ndarray:

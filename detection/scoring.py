@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 from detection import metrics
 from detection.detectors import Detector
 from detection.features import (
+    CALENDAR_FEATURES,
     MERCHANT_BURST_WINDOW,
     Columns,
     columns_concat,
@@ -160,6 +161,7 @@ def detector_features(
                 lookback=lookback_seconds(),
                 merchant_stats=detector.merchant_stats,
                 merchant_recent=merchant_recent,
+                calendar=not set(CALENDAR_FEATURES).isdisjoint(detector.features),
             )
             by_profile[key] = features if rows is None else columns_take(features, rows)
         profile_of[algorithm] = key

@@ -17,6 +17,7 @@ from django.db.models import Max
 from detection import metrics
 from detection.detectors import Detector, build_pipeline
 from detection.features import (
+    CALENDAR_FEATURES,
     MODEL_FEATURES,
     MerchantStats,
     columns_take,
@@ -104,7 +105,10 @@ def training_data(*, since: datetime | None, until: datetime | None) -> Training
         frame["merchant_id"][keep], frame["amount"][keep], frame["account_id"][keep]
     )
     features = compute_features(
-        frame, lookback=int(lookback.total_seconds()), merchant_stats=merchant_stats
+        frame,
+        lookback=int(lookback.total_seconds()),
+        merchant_stats=merchant_stats,
+        calendar=not set(CALENDAR_FEATURES).isdisjoint(MODEL_FEATURES),
     )
     X = feature_matrix(columns_take(features, keep))
     return TrainingData(X=X, merchant_stats=merchant_stats, since=since, until=until)

@@ -7,6 +7,7 @@ import pytest
 
 from detection.features import (
     ALL_FEATURES,
+    CALENDAR_FEATURES,
     DEBIT,
     MerchantStats,
     columns_take,
@@ -84,6 +85,46 @@ def test_it_computes_amount_and_velocity_signals_from_the_history():
     assert last["device_share"] == 0.0
     assert last["merchant_share"] == 1.0
     assert last["sum_24h_vs_typical"] == pytest.approx(math.log1p(30 / 10), rel=1e-6)
+
+
+def test_it_counts_each_kind_of_value_per_account_apart_from_the_others():
+    # The same string as a device, a merchant and another account's device:
+    # each is a different (account, kind, value) and must be counted alone.
+    def tx(n, account, device, merchant, minute):
+        return item(
+            transaction_id=f"K{n}",
+            account_id=account,
+            device_id=device,
+            merchant_id=merchant,
+            timestamp=f"2024-03-01T10:{minute:02d}:00Z",
+        )
+
+    items = [
+        tx(1, "AC1", "X1", "M1", 0),
+        tx(2, "AC1", "X1", "M1", 1),
+        tx(3, "AC2", "X2", "X1", 2),
+        tx(4, "AC2", "X1", "X1", 3),
+        tx(5, "AC1", "X2", "X1", 4),
+    ]
+    features = features_of(items)
+    fourth, fifth = row(features, 3), row(features, 4)
+    # AC2 paid merchant X1 before but never used device X1 (AC1 did).
+    assert (fourth["new_device"], fourth["new_merchant"]) == (1.0, 0.0)
+    assert fourth["merchant_share"] == 1.0
+    # AC1 used device X1 twice, never device X2 nor merchant X1 (AC2 did).
+    assert (fifth["new_device"], fifth["new_merchant"]) == (1.0, 1.0)
+    assert fifth["device_share"] == 0.0
+    assert row(features, 1)["device_share"] == 1.0
+
+
+def test_it_skips_the_calendar_features_only_when_told_and_changes_nothing_else():
+    frame = frame_from_items(habitual_items(accounts=3, per_account=12, seed=8))
+    full = compute_features(frame, lookback=LOOKBACK, merchant_stats=None)
+    lean = compute_features(frame, lookback=LOOKBACK, merchant_stats=None, calendar=False)
+    assert set(full) == set(ALL_FEATURES)
+    assert set(lean) == set(ALL_FEATURES) - set(CALENDAR_FEATURES)
+    for name in lean:
+        np.testing.assert_array_equal(lean[name], full[name])
 
 
 def test_it_treats_an_account_without_history_as_new_but_not_unusual():
