@@ -10,6 +10,7 @@ from django.db import connections
 from django.db.models import F, FloatField, Func, IntegerField, QuerySet
 from django.db.models.functions import Cast
 
+from detection import sql
 from detection.features import COLUMNS, Columns
 from detection.models import Transaction
 from detection.schema import TransactionIn
@@ -21,23 +22,9 @@ class EpochSeconds(Func):
 
     output_field = IntegerField()
 
-    def as_sqlite(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
-        return self.as_sql(
-            compiler,
-            connection,
-            # unixepoch() (SQLite 3.38+) rather than strftime('%s'): a literal
-            # %s would be taken for a query placeholder by the driver wrapper.
-            template="unixepoch(%(expressions)s)",
-            **extra_context,
-        )
-
-    def as_postgresql(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
-        return self.as_sql(
-            compiler,
-            connection,
-            template="CAST(EXTRACT(EPOCH FROM %(expressions)s) AS BIGINT)",
-            **extra_context,
-        )
+    def as_sql(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
+        template = sql.epoch_seconds("%(expressions)s", database=connection.vendor)
+        return super().as_sql(compiler, connection, template=template, **extra_context)
 
 
 _ANNOTATIONS = {
@@ -122,6 +109,50 @@ def frame_from_items(items: Sequence[TransactionIn]) -> Columns:
     return _columns(records)
 
 
+@sql.statement
+def _select_sql() -> str:
+    """``_VALUES`` as a hand-written select list of the transaction table."""
+    expressions = {
+        "ts": sql.epoch_seconds(sql.quote("timestamp")),
+        "amount_f": sql.as_float(sql.quote("amount")),
+        "balance_f": sql.as_float(sql.quote("account_balance")),
+    }
+    columns = ", ".join(expressions.get(name) or sql.quote(name) for name in _VALUES)
+    return f"SELECT {columns} FROM {sql.quote(Transaction._meta.db_table)}"
+
+
+@sql.statement
+def _stored_sql() -> str:
+    return f"{_select_sql()} WHERE {sql.in_list(sql.quote('transaction_id'))}"
+
+
+@sql.statement
+def _history_sql(excluding: bool) -> str:
+    timestamp = sql.quote("timestamp")
+    where = [sql.in_list(sql.quote("account_id")), f"{timestamp} >= %s", f"{timestamp} < %s"]
+    if excluding:
+        where.append(sql.not_in_list(sql.quote("transaction_id")))
+    return f"{_select_sql()} WHERE {' AND '.join(where)}"
+
+
+@sql.statement
+def _merchant_recent_sql() -> str:
+    timestamp = sql.quote("timestamp")
+    return (
+        f"SELECT {sql.quote('merchant_id')}, {sql.epoch_seconds(timestamp)}, "
+        f"COALESCE({sql.quote('merchant_novelty')}, 0) "
+        f"FROM {sql.quote(Transaction._meta.db_table)} "
+        f"WHERE {sql.in_list(sql.quote('merchant_id'))} "
+        f"AND {timestamp} >= %s AND {timestamp} < %s "
+        f"AND {sql.not_in_list(sql.quote('account_id'))}"
+    )
+
+
+def stored_transactions(*, transaction_ids: Iterable[str]) -> Columns:
+    """The stored transactions with these ids (in no particular order)."""
+    return _columns(sql.fetch(_stored_sql(), [sql.list_param(transaction_ids)]))
+
+
 def account_history(
     *,
     account_ids: Iterable[str],
@@ -131,13 +162,15 @@ def account_history(
 ) -> Columns:
     """The stored transactions of these accounts in [since, before): one range
     scan of the (account_id, timestamp) index for the whole batch."""
-    queryset = Transaction.objects.filter(
-        account_id__in=sorted(set(account_ids)), timestamp__gte=since, timestamp__lt=before
-    )
+    params = [
+        sql.list_param(sorted(set(account_ids))),
+        sql.datetime_param(since),
+        sql.datetime_param(before),
+    ]
     excluded = list(exclude_transaction_ids)
     if excluded:
-        queryset = queryset.exclude(transaction_id__in=excluded)
-    return frame_from_queryset(queryset)
+        params.append(sql.list_param(excluded))
+    return _columns(sql.fetch(_history_sql(bool(excluded)), params))
 
 
 def merchant_recent(
@@ -149,17 +182,17 @@ def merchant_recent(
 ) -> Columns:
     """Other accounts' stored transactions at these merchants in [since, before):
     merchant, time and stored merchant_novelty (0 where never scored)."""
-    rows = list(
-        Transaction.objects.filter(
-            merchant_id__in=sorted(set(merchant_ids)), timestamp__gte=since, timestamp__lt=before
-        )
-        .exclude(account_id__in=sorted(set(exclude_account_ids)))
-        .annotate(ts=_ANNOTATIONS["ts"])
-        .values_list("merchant_id", "ts", "merchant_novelty")
-        .order_by()
+    rows = sql.fetch(
+        _merchant_recent_sql(),
+        [
+            sql.list_param(sorted(set(merchant_ids))),
+            sql.datetime_param(since),
+            sql.datetime_param(before),
+            sql.list_param(sorted(set(exclude_account_ids))),
+        ],
     )
     return {
         "merchant_id": np.array([r[0] for r in rows], dtype=object),
         "ts": np.array([r[1] for r in rows], dtype=np.int64),
-        "novelty": np.array([r[2] or 0.0 for r in rows], dtype=np.float64),
+        "novelty": np.array([r[2] for r in rows], dtype=np.float64),
     }

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from detection import metrics
+from detection import metrics, sql
 from detection.detectors import Detector
 from detection.models import Algorithm, ModelVersion
 
@@ -212,6 +212,14 @@ _cache: dict[tuple[int, str], Detector] = {}
 _cache_lock = threading.Lock()
 
 
+@sql.statement
+def _active_sql() -> str:
+    return (
+        f"SELECT {sql.quote('id')}, {sql.quote('algorithm')}, {sql.quote('sha256')} "
+        f"FROM {sql.quote(ModelVersion._meta.db_table)} WHERE {sql.quote('is_active')}"
+    )
+
+
 def active_detectors(algorithms: tuple[str, ...] | None = None) -> dict[str, Detector]:
     """The active detector of each requested algorithm, in the requested order.
 
@@ -221,12 +229,7 @@ def active_detectors(algorithms: tuple[str, ...] | None = None) -> dict[str, Det
     wanted = algorithms or tuple(Algorithm.values)
     # Only the keys: the full rows (histograms, metrics, parameters as JSON)
     # are read when a version is not loaded yet.
-    active = {
-        algorithm: (pk, sha256)
-        for pk, algorithm, sha256 in ModelVersion.objects.filter(is_active=True).values_list(
-            "pk", "algorithm", "sha256"
-        )
-    }
+    active = {algorithm: (pk, sha256) for pk, algorithm, sha256 in sql.fetch(_active_sql(), [])}
     detectors = {}
     for algorithm in wanted:
         if algorithm not in active:

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Count
 from threadpoolctl import threadpool_limits
 
-from detection import metrics
+from detection import metrics, sql
 from detection.detectors import Detector
 from detection.features import (
     CALENDAR_FEATURES,
@@ -38,8 +38,9 @@ from detection.history import (
     frame_from_items,
     frame_from_queryset,
     merchant_recent,
+    stored_transactions,
 )
-from detection.models import Algorithm, Prediction, ReviewStatus, Transaction
+from detection.models import Algorithm, Prediction, Review, ReviewStatus, Transaction
 from detection.reasons import explain
 from detection.registry import active_detectors
 from detection.schema import TransactionIn
@@ -88,6 +89,20 @@ def _utc(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
+@sql.statement
+def _confirmed_fraud_sql() -> str:
+    timestamp = sql.quote("t", "timestamp")
+    reviewed = sql.quote("r", Review._meta.get_field("transaction").column)
+    return (
+        f"SELECT {sql.quote('t', 'merchant_id')}, {sql.epoch_seconds(timestamp)} "
+        f"FROM {sql.quote(Transaction._meta.db_table)} t "
+        f"JOIN {sql.quote(Review._meta.db_table)} r ON {reviewed} = {sql.quote('t', 'id')} "
+        f"WHERE {sql.quote('r', 'status')} = %s "
+        f"AND {sql.in_list(sql.quote('t', 'merchant_id'))} "
+        f"AND {timestamp} >= %s AND {timestamp} < %s"
+    )
+
+
 def merchant_fraud_counts(frame: Columns) -> np.ndarray:
     """Confirmed frauds at each row's merchant in the 30 days before it."""
     ts = frame["ts"]
@@ -96,13 +111,16 @@ def merchant_fraud_counts(frame: Columns) -> np.ndarray:
         return counts
     window = MERCHANT_FRAUD_DAYS * 86400
     confirmed: dict[str, list[int]] = {}
-    for merchant, when in Transaction.objects.filter(
-        review__status=ReviewStatus.CONFIRMED_FRAUD,
-        merchant_id__in=sorted(set(frame["merchant_id"])),
-        timestamp__gte=_utc(int(ts.min()) - window),
-        timestamp__lt=_utc(int(ts.max())),
-    ).values_list("merchant_id", "timestamp"):
-        confirmed.setdefault(merchant, []).append(int(when.timestamp()))
+    for merchant, when in sql.fetch(
+        _confirmed_fraud_sql(),
+        [
+            ReviewStatus.CONFIRMED_FRAUD.value,
+            sql.list_param(sorted(set(frame["merchant_id"]))),
+            sql.datetime_param(_utc(int(ts.min()) - window)),
+            sql.datetime_param(_utc(int(ts.max()))),
+        ],
+    ):
+        confirmed.setdefault(merchant, []).append(int(when))
     for merchant, times in confirmed.items():
         times_sorted = np.sort(np.asarray(times))
         rows = np.flatnonzero(frame["merchant_id"] == merchant)
@@ -290,21 +308,24 @@ def transactions_score(
     Raises NoActiveModel / ArtifactError when a requested model is unusable.
     """
     detectors = active_detectors(algorithms)
+    targets = frame_from_items(items)
+    inserted: dict[str, int] = {}
     if persist:
         with transaction.atomic():
             # Written in id order whatever the request's order, so requests with
             # overlapping ids take their row locks in one order and cannot
             # deadlock each other (PostgreSQL).
             inserted = transactions_insert(items=sorted(items, key=lambda i: i.transaction_id))
-            stored = frame_from_queryset(
-                Transaction.objects.filter(transaction_id__in=[i.transaction_id for i in items])
-            )
-        # The stored record is what gets scored, in the order it was asked for.
-        position = {tx_id: row for row, tx_id in enumerate(stored["transaction_id"])}
-        targets = columns_take(stored, np.array([position[i.transaction_id] for i in items]))
-    else:
-        inserted = {}
-        targets = frame_from_items(items)
+            already = [i.transaction_id for i in items if i.transaction_id not in inserted]
+            stored = stored_transactions(transaction_ids=already) if already else None
+        targets["pk"] = np.fromiter(
+            (inserted.get(i.transaction_id, -1) for i in items), np.int64, len(items)
+        )
+        if stored is not None:
+            # An id stored before is scored as stored, not as sent this time.
+            both = columns_concat([targets, stored])
+            position = {tx_id: row for row, tx_id in enumerate(both["transaction_id"])}
+            targets = columns_take(both, np.array([position[i.transaction_id] for i in items]))
     history = account_history(
         account_ids=targets["account_id"],
         since=_utc(int(targets["ts"].min()) - lookback_seconds()),

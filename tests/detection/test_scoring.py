@@ -71,6 +71,35 @@ def test_it_scores_the_same_transaction_alike_online_and_in_batch(trained):
         assert batch[algorithm].reasons == online.reasons
 
 
+def test_it_scores_a_time_with_a_fraction_of_a_second_alike_online_and_in_batch(trained):
+    # Online, a new transaction is scored as sent; in batch, as the database
+    # gives it back: both must round 03:12:00.7 down to the same second.
+    when = "2024-04-20T03:12:00.700Z"
+    [online] = transactions_score(items=[takeover(timestamp=when)], persist=True)
+    stored_transactions_score(rescore=True)
+    for prediction in Prediction.objects.filter(transaction__transaction_id="ATTACK1"):
+        expected = online.predictions[prediction.model_version.algorithm].score
+        assert prediction.score == pytest.approx(expected, rel=1e-12)
+
+
+def test_it_scores_a_batch_of_new_and_stored_ids_each_as_stored(trained):
+    transactions_score(items=[takeover("KNOWN", login_attempts=5)], persist=True)
+    results = transactions_score(
+        items=[takeover("FRESH"), takeover("KNOWN", login_attempts=0, amount="1.00")],
+        persist=True,
+    )
+    assert [r.transaction_id for r in results] == ["FRESH", "KNOWN"]
+    assert [r.pk for r in results] == [
+        Transaction.objects.get(transaction_id=tx_id).pk for tx_id in ("FRESH", "KNOWN")
+    ]
+    # KNOWN is scored as first stored (5 logins, 9,500), not as re-sent.
+    assert "5 login attempts" in results[1].reasons
+    alone = transactions_score(items=[takeover("KNOWN")], persist=False)
+    assert results[1].predictions["isolation_forest"].score == pytest.approx(
+        alone[0].predictions["isolation_forest"].score
+    )
+
+
 def test_it_gives_each_version_the_features_of_its_own_merchant_profile(trained):
     frame = frame_from_queryset(Transaction.objects.all())
     together = detector_features(active_detectors(), frame)
