@@ -71,6 +71,9 @@ class FastIsolationForest:
     """
 
     SMALL_BATCH = 64
+    # A Python loop over the trees takes and releases the GIL hundreds of
+    # times per batch: beside a thread running Python it waits at each turn.
+    RELEASES_GIL = False
 
     def __init__(self, forest: IsolationForest) -> None:
         from sklearn.ensemble._iforest import _average_path_length
@@ -150,6 +153,8 @@ class FastLof:
     """
 
     SMALL_BATCH = 64
+    # scikit-learn's neighbour search runs without the GIL for a whole batch.
+    RELEASES_GIL = True
 
     def __init__(self, lof: LocalOutlierFactor) -> None:
         self.lof = lof
@@ -193,6 +198,12 @@ class Detector:
             self._fast = FastIsolationForest(estimator)
         else:
             self._fast = FastLof(estimator)
+
+    @property
+    def releases_gil(self) -> bool:
+        """Whether scoring a large batch runs mostly without the GIL, so that
+        another thread can work in Python meanwhile."""
+        return self._fast.RELEASES_GIL
 
     def score(self, X: np.ndarray) -> np.ndarray:
         """Anomaly scores (higher = more anomalous) for rows of MODEL_FEATURES."""

@@ -61,27 +61,51 @@ _DTYPES = {
 }
 
 
-def _columns(rows: list[tuple]) -> Columns:
+# The features never read these: reads that only feed the features (history,
+# training, batch scoring) fill them with blanks instead of fetching them,
+# which spares a third of a large read's cost (the unique ids above all).
+_NOT_FEATURE_INPUTS = {"transaction_id": "", "channel": "", "customer_age": 0}
+_FEATURE_INPUT_COLUMNS = tuple(name for name in _FRAME_COLUMNS if name not in _NOT_FEATURE_INPUTS)
+
+
+def _columns(rows: list[tuple], names: tuple[str, ...] = _FRAME_COLUMNS) -> Columns:
     if not rows:
-        return {name: np.array([], dtype=_DTYPES.get(name, object)) for name in _FRAME_COLUMNS}
+        return {name: np.array([], dtype=_DTYPES.get(name, object)) for name in names}
     return {
         name: np.array(values, dtype=_DTYPES.get(name, object))
-        for name, values in zip(_FRAME_COLUMNS, zip(*rows, strict=True), strict=True)
+        for name, values in zip(names, zip(*rows, strict=True), strict=True)
     }
 
 
-def frame_from_queryset(queryset: QuerySet[Transaction]) -> Columns:
-    """Stored transactions as ``COLUMNS`` plus their primary key ``pk``.
+def _feature_input_columns(rows: list[tuple]) -> Columns:
+    columns = _columns(rows, _FEATURE_INPUT_COLUMNS)
+    for name, blank in _NOT_FEATURE_INPUTS.items():
+        columns[name] = np.full(len(rows), blank, dtype=_DTYPES.get(name, object))
+    return {name: columns[name] for name in _FRAME_COLUMNS}
+
+
+def _selected(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``_VALUES`` that give these frame columns."""
+    return tuple(
+        value for value, name in zip(_VALUES, _FRAME_COLUMNS, strict=True) if name in names
+    )
+
+
+def frame_from_queryset(queryset: QuerySet[Transaction], *, features_only: bool = False) -> Columns:
+    """Stored transactions as ``COLUMNS`` plus their primary key ``pk``; with
+    ``features_only``, the columns the features don't read are blanks.
 
     The ORM builds the query; the rows are fetched straight from the cursor.
     Every selected value is already a plain int, float or str, so Django's
     per-row converters would only cost time (most of it, for large reads).
     """
-    values = queryset.annotate(**_ANNOTATIONS).values_list(*_VALUES).order_by()
-    sql, params = values.query.sql_with_params()
+    names = _FEATURE_INPUT_COLUMNS if features_only else _FRAME_COLUMNS
+    values = queryset.annotate(**_ANNOTATIONS).values_list(*_selected(names)).order_by()
+    sql_text, params = values.query.sql_with_params()
     with connections[values.db].cursor() as cursor:
-        cursor.execute(sql, params)
-        return _columns(cursor.fetchall())
+        cursor.execute(sql_text, params)
+        rows = cursor.fetchall()
+    return _feature_input_columns(rows) if features_only else _columns(rows)
 
 
 def frame_from_items(items: Sequence[TransactionIn]) -> Columns:
@@ -110,14 +134,16 @@ def frame_from_items(items: Sequence[TransactionIn]) -> Columns:
 
 
 @sql.statement
-def _select_sql() -> str:
-    """``_VALUES`` as a hand-written select list of the transaction table."""
+def _select_sql(features_only: bool = False) -> str:
+    """``_VALUES`` (those the features read, with ``features_only``) as a
+    hand-written select list of the transaction table."""
     expressions = {
         "ts": sql.epoch_seconds(sql.quote("timestamp")),
         "amount_f": sql.as_float(sql.quote("amount")),
         "balance_f": sql.as_float(sql.quote("account_balance")),
     }
-    columns = ", ".join(expressions.get(name) or sql.quote(name) for name in _VALUES)
+    names = _FEATURE_INPUT_COLUMNS if features_only else _FRAME_COLUMNS
+    columns = ", ".join(expressions.get(value) or sql.quote(value) for value in _selected(names))
     return f"SELECT {columns} FROM {sql.quote(Transaction._meta.db_table)}"
 
 
@@ -132,7 +158,7 @@ def _history_sql(excluding: bool) -> str:
     where = [sql.in_list(sql.quote("account_id")), f"{timestamp} >= %s", f"{timestamp} < %s"]
     if excluding:
         where.append(sql.not_in_list(sql.quote("transaction_id")))
-    return f"{_select_sql()} WHERE {' AND '.join(where)}"
+    return f"{_select_sql(features_only=True)} WHERE {' AND '.join(where)}"
 
 
 @sql.statement
@@ -161,7 +187,8 @@ def account_history(
     exclude_transaction_ids: Iterable[str] = (),
 ) -> Columns:
     """The stored transactions of these accounts in [since, before): one range
-    scan of the (account_id, timestamp) index for the whole batch."""
+    scan of the (account_id, timestamp) index for the whole batch. Only what
+    the features read is filled in (``_NOT_FEATURE_INPUTS``)."""
     params = [
         sql.list_param(sorted(set(account_ids))),
         sql.datetime_param(since),
@@ -170,7 +197,7 @@ def account_history(
     excluded = list(exclude_transaction_ids)
     if excluded:
         params.append(sql.list_param(excluded))
-    return _columns(sql.fetch(_history_sql(bool(excluded)), params))
+    return _feature_input_columns(sql.fetch(_history_sql(bool(excluded)), params))
 
 
 def merchant_recent(

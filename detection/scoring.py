@@ -369,19 +369,13 @@ def transactions_score(
     return results
 
 
-def _chunk_verdicts(
-    detectors: dict[str, Detector],
-    frame: Columns,
-    features: DetectorFeatures,
-    merchant_frauds: np.ndarray,
-) -> tuple[_Verdicts, np.ndarray]:
-    # One core computes while the other writes: OpenMP and BLAS threads in
-    # scikit-learn's neighbour search would compete with the writer for it.
+def _scores_alone(
+    detectors: dict[str, Detector], features: DetectorFeatures
+) -> dict[str, np.ndarray]:
+    # Each thread of batch scoring has one core: OpenMP and BLAS threads in
+    # scikit-learn's neighbour search would compete with the other thread.
     with threadpool_limits(limits=1):
-        scores = score_rows(detectors, features)
-    reasons = explain(features.for_reasons, frame, merchant_frauds)
-    verdicts = _verdicts(detectors, scores, reasons, frame, rule=None)
-    return verdicts, features.for_reasons["merchant_novelty"]
+        return score_rows(detectors, features)
 
 
 @dataclass
@@ -412,7 +406,7 @@ def stored_transactions_score(
     queryset = Transaction.objects.all()
     if since is not None:
         queryset = queryset.filter(timestamp__gte=since - timedelta(seconds=lookback))
-    frame = frame_from_queryset(queryset)
+    frame = frame_from_queryset(queryset, features_only=True)
     summary = BatchScoreSummary(per_model_anomalies=dict.fromkeys(detectors, 0))
     if not columns_length(frame):
         return summary
@@ -437,23 +431,41 @@ def stored_transactions_score(
     positions = np.flatnonzero(wanted)
     chunks = [positions[i : i + chunk_size] for i in range(0, len(positions), chunk_size)]
 
-    def submit(pool: ThreadPoolExecutor, rows: np.ndarray) -> Future[tuple[_Verdicts, np.ndarray]]:
-        # The database is read here, in this thread: the pool only computes.
-        chunk_frame = columns_take(frame, rows)
-        counts = merchant_fraud_counts(chunk_frame)
-        return pool.submit(_chunk_verdicts, detectors, chunk_frame, features.take(rows), counts)
+    # Models whose scoring releases the GIL (LOF's neighbour search, most of
+    # the work) score the next chunk in a second thread while this one scores
+    # the rest, explains and writes the current chunk: both cores work, and
+    # neither thread waits on the other for the GIL.
+    apart = {a: d for a, d in detectors.items() if d.releases_gil}
+    here = {a: d for a, d in detectors.items() if a not in apart}
 
-    # Scoring (numpy and scikit-learn, which release the GIL) of the next chunk
-    # overlaps with writing this one, so both cores work.
+    def submit(
+        pool: ThreadPoolExecutor, rows: np.ndarray
+    ) -> tuple[np.ndarray, DetectorFeatures, Future[dict[str, np.ndarray]]]:
+        chunk_features = features.take(rows)
+        return rows, chunk_features, pool.submit(_scores_alone, apart, chunk_features)
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score") as pool:
         pending = submit(pool, chunks[0]) if chunks else None
-        for index, rows in enumerate(chunks):
+        for index in range(len(chunks)):
             assert pending is not None
-            verdicts, novelty = pending.result()
+            rows, chunk_features, scored = pending
+            scores = scored.result()
             if index + 1 < len(chunks):
                 pending = submit(pool, chunks[index + 1])
+            scores |= _scores_alone(here, chunk_features)
+            scores = {algorithm: scores[algorithm] for algorithm in detectors}
+            chunk_frame = columns_take(frame, rows)
+            reasons = explain(
+                chunk_features.for_reasons, chunk_frame, merchant_fraud_counts(chunk_frame)
+            )
+            verdicts = _verdicts(detectors, scores, reasons, chunk_frame, rule=None)
             with transaction.atomic():
-                _persist(detectors, verdicts, novelty, all_models=True)
+                _persist(
+                    detectors,
+                    verdicts,
+                    chunk_features.for_reasons["merchant_novelty"],
+                    all_models=True,
+                )
             summary.scored += len(rows)
             summary.flagged += int(verdicts.flagged.sum())
             for algorithm in detectors:

@@ -26,11 +26,11 @@ def vendor() -> str:
 def statement(build: Callable[..., str]) -> Callable[..., str]:
     """Build a statement's text once per kind of database (and arguments),
     not on every request."""
-    built = cache(lambda database, *args: build(*args))
+    built = cache(lambda database, *args, **kwargs: build(*args, **kwargs))
 
     @wraps(build)
-    def text(*args: Any) -> str:
-        return built(vendor(), *args)
+    def text(*args: Any, **kwargs: Any) -> str:
+        return built(vendor(), *args, **kwargs)
 
     return text
 

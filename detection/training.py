@@ -90,7 +90,7 @@ def training_data(*, since: datetime | None, until: datetime | None) -> Training
         queryset = queryset.filter(timestamp__gte=since - lookback)
     if until is not None:
         queryset = queryset.filter(timestamp__lt=until)
-    frame = frame_from_queryset(queryset)
+    frame = frame_from_queryset(queryset, features_only=True)
     confirmed = list(
         Transaction.objects.filter(review__status=ReviewStatus.CONFIRMED_FRAUD).values_list(
             "pk", flat=True
