@@ -237,11 +237,7 @@ def _window_bounds(key: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]
     """For each row of a (group, time)-sorted key: the first row of its group in
     [t - width, t) and the first row at time t. Rows in between are its window."""
     end = np.searchsorted(key, key, side="left")
-    return _window_start(key, width), end
-
-
-def _window_start(key: np.ndarray, width: int) -> np.ndarray:
-    return np.searchsorted(key, key - width, side="left")
+    return np.searchsorted(key, key - width, side="left"), end
 
 
 def _window_sum(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -249,9 +245,16 @@ def _window_sum(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.nd
     return cumulative[end] - cumulative[start]
 
 
+def _window_sums(columns: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """``_window_sum`` of each column of ``columns`` (rows by k), as k rows."""
+    cumulative = np.zeros((len(columns) + 1, columns.shape[1]))
+    np.cumsum(columns, axis=0, out=cumulative[1:])
+    return (cumulative[end] - cumulative[start]).T
+
+
 def _pair_previous_counts(
     account: np.ndarray, value_codes: Sequence[np.ndarray], ts: np.ndarray, lookback: int
-) -> list[np.ndarray]:
+) -> np.ndarray:
     """For each kind of value (device, IP, …): how often the account used the
     row's value in its window. All kinds go through one sort: each (account,
     value) pair gets a group code of its own, kinds stacked one after another."""
@@ -273,7 +276,7 @@ def _pair_previous_counts(
     start, end = _window_bounds(key, lookback)
     counts = np.empty(len(group), dtype=np.float64)
     counts[order] = end - start
-    return [counts[i * n : (i + 1) * n] for i in range(len(value_codes))]
+    return counts.reshape(len(value_codes), n)
 
 
 def _merchant_burst(
@@ -346,62 +349,76 @@ def compute_features(
     # and 30 at a cheap one can both be this account's usual spending.
     s_adjusted = (log_amount - price)[order]
     s_amount = amount[order]
-    start, end = _window_bounds(key, lookback)
+    # Every window ends where the row's time begins; one search finds all ends
+    # and starts (numpy's per-call cost dominates a single request's features).
+    end, start, hour_start, day_start = np.searchsorted(
+        key, np.concatenate([key, key - lookback, key - HOUR, key - DAY]), side="left"
+    ).reshape(4, n)
     count = (end - start).astype(np.float64)
     has_history = count > 0
     safe_count = np.maximum(count, 1.0)
 
-    mean = _window_sum(s_log_amount, start, end) / safe_count
+    # Circular mean of the hours the account was active: the resultant length
+    # says how regular it is, so an irregular account's odd hours matter less.
+    s_angle = 2 * np.pi * hour[order] / 24.0
+    s_log_duration = np.log1p(duration[order])
+    # Means over each row's lookback window, all columns in one pass.
+    mean, adjusted_mean, adjusted_mean_sq, duration_mean, sin_mean, cos_mean = (
+        _window_sums(
+            np.column_stack(
+                [
+                    s_log_amount,
+                    s_adjusted,
+                    s_adjusted**2,
+                    s_log_duration,
+                    np.sin(s_angle),
+                    np.cos(s_angle),
+                ]
+            ),
+            start,
+            end,
+        )
+        / safe_count
+    )
     vs_account = np.where(has_history, s_log_amount - mean, 0.0)
-    adjusted_mean = _window_sum(s_adjusted, start, end) / safe_count
-    adjusted_mean_sq = _window_sum(s_adjusted**2, start, end) / safe_count
     adjusted_std = np.sqrt(np.maximum(adjusted_mean_sq - adjusted_mean**2, 0.0))
     vs_habit = np.where(has_history, s_adjusted - adjusted_mean, 0.0)
     # Few past amounts give an unreliable spread; 0.25 in log units (~30 %) is
     # the floor so one repeated amount doesn't make every change look extreme.
     z = np.where(count >= 3, vs_habit / np.maximum(adjusted_std, 0.25), 0.0)
-
-    s_log_duration = np.log1p(duration[order])
-    duration_mean = _window_sum(s_log_duration, start, end) / safe_count
     duration_vs = np.where(has_history, s_log_duration - duration_mean, 0.0)
 
     # Previous transaction strictly before this one (ties share a timestamp).
     previous_ts = np.where(has_history, s_ts[np.maximum(end - 1, 0)], s_ts - lookback)
     since_previous = np.log1p(np.maximum(s_ts - previous_ts, 0))
 
-    # The windows all end where the lookback window does.
-    count_1h = (end - _window_start(key, HOUR)).astype(np.float64)
-    day_start = _window_start(key, DAY)
+    count_1h = (end - hour_start).astype(np.float64)
     count_24h = (end - day_start).astype(np.float64)
     sum_24h = _window_sum(s_amount, day_start, end)
     typical = np.where(has_history, np.expm1(mean), np.maximum(s_amount, 1.0))
     sum_24h_vs_typical = np.log1p(sum_24h / np.maximum(typical, 1.0))
 
-    # Circular mean of the hours the account was active: the resultant length
-    # says how regular it is, so an irregular account's odd hours matter less.
-    s_angle = 2 * np.pi * hour[order] / 24.0
-    sin_mean = _window_sum(np.sin(s_angle), start, end) / safe_count
-    cos_mean = _window_sum(np.cos(s_angle), start, end) / safe_count
     resultant = np.sqrt(sin_mean**2 + cos_mean**2)
     mean_angle = np.arctan2(sin_mean, cos_mean)
     hour_deviation = np.where(count >= 3, resultant * (1.0 - np.cos(s_angle - mean_angle)), 0.0)
 
-    for name, values in (
-        ("amount_vs_account", vs_account),
-        ("amount_z_account", np.clip(z, -10, 10)),
-        ("account_history", np.log1p(count)),
-        ("log_since_previous", since_previous),
-        ("count_1h", np.log1p(count_1h)),
-        ("count_24h", np.log1p(count_24h)),
-        ("sum_24h_vs_typical", sum_24h_vs_typical),
-        ("hour_deviation", hour_deviation),
-        ("duration_vs_account", duration_vs),
-    ):
-        unsorted = np.empty(n, dtype=np.float64)
-        unsorted[order] = values
-        out[name] = unsorted
-    history_count = np.empty(n, dtype=np.float64)
-    history_count[order] = count
+    windowed = {
+        "amount_vs_account": vs_account,
+        "amount_z_account": np.clip(z, -10, 10),
+        "account_history": np.log1p(count),
+        "log_since_previous": since_previous,
+        "count_1h": np.log1p(count_1h),
+        "count_24h": np.log1p(count_24h),
+        "sum_24h_vs_typical": sum_24h_vs_typical,
+        "hour_deviation": hour_deviation,
+        "duration_vs_account": duration_vs,
+        "history_count": count,
+    }
+    # Back to the frame's row order, all at once.
+    unsorted = np.empty((len(windowed), n), dtype=np.float64)
+    unsorted[:, order] = np.vstack(list(windowed.values()))
+    out.update(zip(windowed, unsorted, strict=True))
+    history_count = out.pop("history_count")
 
     # --- familiarity with the device, IP, location and merchant --------------
     # Without history nothing is "new" or "unusual": that case is told apart by
@@ -413,13 +430,13 @@ def compute_features(
         _codes(frame["location"]),
         merchant,
     ]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for name, used in zip(
-            kinds, _pair_previous_counts(account, value_codes, ts, lookback), strict=True
-        ):
-            share = np.where(history_count > 0, used / np.maximum(history_count, 1.0), 1.0)
-            out[f"{name}_share"] = share
-            out[f"new_{name}"] = ((history_count > 0) & (used == 0)).astype(np.float64)
+    used = _pair_previous_counts(account, value_codes, ts, lookback)
+    seen_before = history_count > 0
+    shares = np.where(seen_before, used / np.maximum(history_count, 1.0), 1.0)
+    new = (seen_before & (used == 0)).astype(np.float64)
+    for i, name in enumerate(kinds):
+        out[f"{name}_share"] = shares[i]
+        out[f"new_{name}"] = new[i]
 
     # A payment well above the account's habit to a merchant new to it: what a
     # compromised merchant's victims show. Money coming in (salary, refunds)
