@@ -369,7 +369,7 @@ def transactions_score(
     return results
 
 
-def _scores_alone(
+def _scores_in_one_thread(
     detectors: dict[str, Detector], features: DetectorFeatures
 ) -> dict[str, np.ndarray]:
     # Each thread of batch scoring has one core: OpenMP and BLAS threads in
@@ -442,7 +442,7 @@ def stored_transactions_score(
         pool: ThreadPoolExecutor, rows: np.ndarray
     ) -> tuple[np.ndarray, DetectorFeatures, Future[dict[str, np.ndarray]]]:
         chunk_features = features.take(rows)
-        return rows, chunk_features, pool.submit(_scores_alone, apart, chunk_features)
+        return rows, chunk_features, pool.submit(_scores_in_one_thread, apart, chunk_features)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score") as pool:
         pending = submit(pool, chunks[0]) if chunks else None
@@ -452,7 +452,7 @@ def stored_transactions_score(
             scores = scored.result()
             if index + 1 < len(chunks):
                 pending = submit(pool, chunks[index + 1])
-            scores |= _scores_alone(here, chunk_features)
+            scores |= _scores_in_one_thread(here, chunk_features)
             scores = {algorithm: scores[algorithm] for algorithm in detectors}
             chunk_frame = columns_take(frame, rows)
             reasons = explain(
