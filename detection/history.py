@@ -62,8 +62,8 @@ _DTYPES = {
 
 
 # The features never read these: reads that only feed the features (history,
-# training, batch scoring) fill them with blanks instead of fetching them,
-# which spares a third of a large read's cost (the unique ids above all).
+# training, batch scoring) fill them with blanks instead of fetching them, so
+# a large read builds a fifth fewer Python objects (the unique ids above all).
 _NOT_FEATURE_INPUTS = {"transaction_id": "", "channel": "", "customer_age": 0}
 _FEATURE_INPUT_COLUMNS = tuple(name for name in _FRAME_COLUMNS if name not in _NOT_FEATURE_INPUTS)
 
