@@ -8,16 +8,18 @@ optionally stored as Prediction rows.
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count
 from threadpoolctl import threadpool_limits
 
@@ -293,6 +295,21 @@ def _persist(
     )
 
 
+# SQLite lets one connection write at a time; a thread that finds the file
+# locked sleeps 1, 2, 5, … ms before it tries again. The threads of one process
+# queue here instead, each woken the moment the writer before it commits.
+_sqlite_writer = threading.Lock()
+
+
+@contextmanager
+def _write_turn() -> Iterator[None]:
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with _sqlite_writer:
+        yield
+
+
 def transactions_score(
     *,
     items: Sequence[TransactionIn],
@@ -311,7 +328,7 @@ def transactions_score(
     targets = frame_from_items(items)
     inserted: dict[str, int] = {}
     if persist:
-        with transaction.atomic():
+        with _write_turn(), transaction.atomic():
             # Written in id order whatever the request's order, so requests with
             # overlapping ids take their row locks in one order and cannot
             # deadlock each other (PostgreSQL).
@@ -348,7 +365,7 @@ def transactions_score(
     reasons = explain(features.for_reasons, targets, merchant_fraud_counts(targets))
     verdicts = _verdicts(detectors, scores, reasons, targets, rule)
     if persist:
-        with transaction.atomic():
+        with _write_turn(), transaction.atomic():
             _persist(
                 detectors,
                 verdicts,
