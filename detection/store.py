@@ -39,15 +39,9 @@ def transactions_insert(*, items: Sequence[TransactionIn]) -> dict[str, int]:
     table = ops.quote_name(Transaction._meta.db_table)
     columns = ", ".join(ops.quote_name(column) for column in TRANSACTION_COLUMNS)
     inserted: dict[str, int] = {}
+    rows = [transaction_values(item, vendor=vendor, received_at=now) for item in items]
     with connection.cursor() as cursor:
-        for start in range(0, len(items), _ROWS_PER_STATEMENT):
-            chunk = items[start : start + _ROWS_PER_STATEMENT]
-            params: list[Any] = []
-            for item in chunk:
-                params.extend(transaction_values(item, vendor=vendor, received_at=now))
-            placeholders = ", ".join(
-                ["(" + ", ".join(["%s"] * len(TRANSACTION_COLUMNS)) + ")"] * len(chunk)
-            )
+        for placeholders, params in _row_groups(rows, _ROWS_PER_STATEMENT):
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) VALUES {placeholders} "
                 "ON CONFLICT (transaction_id) DO NOTHING RETURNING id, transaction_id",
@@ -153,11 +147,13 @@ def transaction_values(item: TransactionIn, *, vendor: str, received_at: Any) ->
 _WRITE_ROWS = 500
 
 
-def _row_groups(rows: Sequence[tuple[Any, ...]]) -> Iterator[tuple[str, list[Any]]]:
-    """Groups of at most ``_WRITE_ROWS`` rows as ``(%s, …), (%s, …)`` and their
-    parameters, flattened."""
-    for start in range(0, len(rows), _WRITE_ROWS):
-        group = rows[start : start + _WRITE_ROWS]
+def _row_groups(
+    rows: Sequence[tuple[Any, ...]], per_statement: int = _WRITE_ROWS
+) -> Iterator[tuple[str, list[Any]]]:
+    """Groups of at most ``per_statement`` rows as ``(%s, …), (%s, …)`` and
+    their parameters, flattened: one multi-row statement each."""
+    for start in range(0, len(rows), per_statement):
+        group = rows[start : start + per_statement]
         row = "(" + ", ".join(["%s"] * len(group[0])) + ")"
         yield ", ".join([row] * len(group)), [value for values in group for value in values]
 
