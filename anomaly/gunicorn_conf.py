@@ -3,9 +3,16 @@
 Every knob comes from the environment through ``anomaly.env``:
 
 * ``PORT`` (8000) and ``HOST`` (0.0.0.0): where the application listens.
-* ``WEB_CONCURRENCY`` (2): worker processes; ``GUNICORN_THREADS`` (4): threads
-  per worker (more than one switches to the gthread worker, which also keeps
-  client connections alive; measured: 3x the throughput of sync workers);
+* ``WEB_CONCURRENCY`` (2): worker processes; ``GUNICORN_THREADS`` (1): threads
+  per worker. One thread means gunicorn's sync worker: scoring is CPU-bound
+  Python, so a second thread in a worker only waits for the GIL, and on
+  SQLite for the one writer too. Measured with 8 clients on SQLite
+  (docs/api.md): 440 req/s with p99 26 ms against 350 req/s with p99 62-74 ms
+  for 4 threads; on a local PostgreSQL both gave 195 req/s. More than one
+  switches to the gthread worker, which keeps connections alive: worth it
+  when the database is across a network. The sync worker reads a request
+  from a slow client itself, so Traefik buffers request bodies in front of
+  it (``buffer-app`` in deploy/traefik/dynamic/middlewares.yml).
 * ``OMP_NUM_THREADS`` (1 unless set): OpenMP threads per worker for
   scikit-learn. The workers already use every core; more OpenMP threads only
   oversubscribe them (LOF on a 1,000-row batch: 275 ms with two, 18 ms with one);
@@ -52,7 +59,7 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc_dir)
 
 bind = [f"{env.str('HOST', '0.0.0.0')}:{env.int('PORT', 8000, minimum=1, maximum=65535)}"]
 workers = env.int("WEB_CONCURRENCY", 2, minimum=1)
-threads = env.int("GUNICORN_THREADS", 4, minimum=1)
+threads = env.int("GUNICORN_THREADS", 1, minimum=1)
 # Before any worker imports numpy / scikit-learn, which read it once.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 timeout = env.int("GUNICORN_TIMEOUT", 30, minimum=1)

@@ -370,8 +370,11 @@ def main() -> None:
 
         stored = Transaction.objects.count() - history
         expected = payloads.counter - results["concurrent"]["errors"]
+        database = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(
+            connection.vendor, connection.vendor
+        )
         print(
-            f"gunicorn, {args.workers} workers, SQLite, {history:,} stored transactions; every "
+            f"gunicorn, {args.workers} workers, {database}, {history:,} stored transactions; every "
             f"request stored and scored by both models ({stored:,} new rows for "
             f"{expected:,} transactions sent)"
         )

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from tests.deploy.conftest import DEPLOY, ROOT, load_yaml
 
@@ -129,6 +130,19 @@ def test_it_serves_every_router_over_https_with_a_rate_limit(compose):
         assert router["entrypoints"] == "websecure", name
         assert router["tls.certresolver"] == "letsencrypt", name
         assert "rate-limit-" in router["middlewares"], name
+
+
+def test_it_buffers_whole_requests_in_front_of_the_apps_sync_workers(compose):
+    middlewares = load_yaml(DEPLOY / "traefik" / "dynamic" / "middlewares.yml")["http"][
+        "middlewares"
+    ]
+
+    assert "buffer-app@file" in _routers(compose)["app"]["middlewares"].split(",")
+    buffering = middlewares["buffer-app"]["buffering"]
+    # Smaller than the app's own limit would refuse bodies the app accepts.
+    assert buffering["maxRequestBodyBytes"] >= settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    # Held in memory whole: a body on disk would cost a write per request.
+    assert buffering["memRequestBodyBytes"] >= buffering["maxRequestBodyBytes"]
 
 
 def test_it_puts_basic_auth_in_front_of_grafana(compose):
