@@ -238,21 +238,27 @@ def _verdicts(
 def _results(
     detectors: dict[str, Detector], verdicts: _Verdicts, *, stored: bool
 ) -> list[ScoredTransaction]:
+    # Plain lists: indexing a numpy array per value costs more than the rest
+    # of building a 1,000-row answer.
+    scores = {algorithm: verdicts.scores[algorithm].tolist() for algorithm in detectors}
+    is_anomaly = {algorithm: verdicts.is_anomaly[algorithm].tolist() for algorithm in detectors}
+    flagged = verdicts.flagged.tolist()
     results = []
-    for i, transaction_id in enumerate(verdicts.transaction_ids):
-        pk = int(verdicts.pks[i])
+    for i, (pk, transaction_id) in enumerate(
+        zip(verdicts.pks.tolist(), verdicts.transaction_ids.tolist(), strict=True)
+    ):
         results.append(
             ScoredTransaction(
                 transaction_id=str(transaction_id),
-                flagged=bool(verdicts.flagged[i]),
+                flagged=flagged[i],
                 predictions={
                     algorithm: ModelScore(
                         algorithm=algorithm,
                         model_version_id=detector.version_id,
                         model_version=detector.version,
-                        score=float(verdicts.scores[algorithm][i]),
+                        score=scores[algorithm][i],
                         threshold=detector.threshold,
-                        is_anomaly=bool(verdicts.is_anomaly[algorithm][i]),
+                        is_anomaly=is_anomaly[algorithm][i],
                     )
                     for algorithm, detector in detectors.items()
                 },
