@@ -164,12 +164,16 @@ def _history_sql(excluding: bool) -> str:
 @sql.statement
 def _merchant_recent_sql() -> str:
     timestamp = sql.quote("timestamp")
+    novelty = sql.quote("merchant_novelty")
+    # Only rows with novelty: the others add 0 to every window sum of
+    # merchant_burst, so leaving them out changes no feature, not even in the
+    # last bit. The literal (not a parameter) spells the condition of the
+    # partial index tx_merchant_novel, so both databases can use it.
     return (
-        f"SELECT {sql.quote('merchant_id')}, {sql.epoch_seconds(timestamp)}, "
-        f"COALESCE({sql.quote('merchant_novelty')}, 0) "
+        f"SELECT {sql.quote('merchant_id')}, {sql.epoch_seconds(timestamp)}, {novelty} "
         f"FROM {sql.quote(Transaction._meta.db_table)} "
         f"WHERE {sql.in_list(sql.quote('merchant_id'))} "
-        f"AND {timestamp} >= %s AND {timestamp} < %s "
+        f"AND {timestamp} >= %s AND {timestamp} < %s AND {novelty} > 0.0 "
         f"AND {sql.not_in_list(sql.quote('account_id'))}"
     )
 
@@ -207,8 +211,9 @@ def merchant_recent(
     before: datetime,
     exclude_account_ids: Iterable[str],
 ) -> Columns:
-    """Other accounts' stored transactions at these merchants in [since, before):
-    merchant, time and stored merchant_novelty (0 where never scored)."""
+    """Other accounts' stored transactions at these merchants in [since, before)
+    that carry merchant_novelty: merchant, time and that novelty. Transactions
+    never scored, or scored without novelty, are left out."""
     rows = sql.fetch(
         _merchant_recent_sql(),
         [

@@ -80,6 +80,15 @@ class Transaction(models.Model):
             # and a full index made each of those writes update it too (a
             # third of the write's cost). Unflagged listings use tx_time.
             models.Index(fields=["timestamp"], name="tx_flagged_only", condition=Q(flagged=True)),
+            # Online scoring reads other accounts' recent transactions at a
+            # merchant only where they carry novelty (a few in a hundred): the
+            # rest add nothing to merchant_burst, and a busy merchant has
+            # thousands of them in its window.
+            models.Index(
+                fields=["merchant_id", "timestamp"],
+                name="tx_merchant_novel",
+                condition=Q(merchant_novelty__gt=0),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

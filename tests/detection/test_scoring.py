@@ -71,6 +71,36 @@ def test_it_scores_the_same_transaction_alike_online_and_in_batch(trained):
         assert batch[algorithm].reasons == online.reasons
 
 
+def test_it_sees_other_accounts_spending_at_the_merchant_alike_online_and_in_batch(trained):
+    # The day before, three other accounts pay M777, new to each of them, far
+    # above their habits: stored with merchant novelty, which online scoring
+    # reads back for the merchant_burst feature; batch scoring recomputes it.
+    spree = [
+        item(
+            transaction_id=f"SPREE{n}",
+            account_id=f"AC0000{n}",
+            merchant_id="M777",
+            amount="4000.00",
+            timestamp=f"2024-04-19T1{n}:00:00Z",
+        )
+        for n in (4, 5, 6)
+    ]
+    transactions_score(items=spree, persist=True)
+    assert Transaction.objects.filter(merchant_id="M777", merchant_novelty__gt=0).count() == 3
+
+    [online] = transactions_score(items=[takeover(merchant_id="M777")], persist=True)
+    [alone] = transactions_score(items=[takeover("ELSEWHERE", merchant_id="M778")], persist=False)
+    stored_transactions_score(rescore=True)
+
+    for prediction in Prediction.objects.filter(transaction__transaction_id="ATTACK1"):
+        expected = online.predictions[prediction.model_version.algorithm].score
+        assert prediction.score == pytest.approx(expected, rel=1e-12)
+    # The spree counted: the same transaction at a quiet merchant scores lower.
+    assert (
+        alone.predictions["isolation_forest"].score < online.predictions["isolation_forest"].score
+    )
+
+
 def test_it_scores_a_time_with_a_fraction_of_a_second_alike_online_and_in_batch(trained):
     # Online, a new transaction is scored as sent; in batch, as the database
     # gives it back: both must round 03:12:00.7 down to the same second.
