@@ -109,8 +109,9 @@ try:
     _database = dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)
 except (ValueError, KeyError) as exc:
     raise EnvError(f"DATABASE_URL: {exc}") from None
+# Django's backends with django-prometheus' query metrics (anomaly/db).
 if _database["ENGINE"] == "django.db.backends.sqlite3":
-    _database["ENGINE"] = "django_prometheus.db.backends.sqlite3"
+    _database["ENGINE"] = "anomaly.db.sqlite3"
     _database["OPTIONS"] = {
         # WAL lets readers run beside the one writer; IMMEDIATE makes a writer
         # take the lock up front, so concurrent writers queue instead of
@@ -123,7 +124,7 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
     }
     _database["CONN_MAX_AGE"] = 0 if DJANGO_ENV == "test" else 600
 elif _database["ENGINE"] == "django.db.backends.postgresql":
-    _database["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    _database["ENGINE"] = "anomaly.db.postgresql"
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

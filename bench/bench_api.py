@@ -113,6 +113,7 @@ def prepare(folder: Path, accounts: int, months: int) -> tuple[str, Payloads, in
 
     from detection.importer import import_transactions_csv
     from detection.models import Transaction
+    from detection.scoring import stored_transactions_score
     from detection.synthetic import generate
     from detection.training import models_train
 
@@ -121,6 +122,9 @@ def prepare(folder: Path, accounts: int, months: int) -> tuple[str, Payloads, in
     generate(out=csv_path, labels=folder / "labels.csv", accounts=accounts, months=months, seed=11)
     import_transactions_csv(path=csv_path)
     models_train()
+    # As train_models leaves a database: every stored transaction scored, so
+    # its verdict and merchant novelty are there for the requests to read.
+    stored_transactions_score()
     stored = Transaction.objects.count()
     user = get_user_model().objects.create_user("bench")
     token = Token.objects.create(user=user).key
@@ -146,8 +150,8 @@ def prepare(folder: Path, accounts: int, months: int) -> tuple[str, Payloads, in
             }
         )
     print(
-        f"prepared {stored:,} stored transactions of {accounts} accounts and both models "
-        f"in {time.perf_counter() - began:.1f} s"
+        f"prepared {stored:,} stored and scored transactions of {accounts} accounts "
+        f"and both models in {time.perf_counter() - began:.1f} s"
     )
     latest = Transaction.objects.order_by("-timestamp").values_list("timestamp", flat=True)[0]
     return token, Payloads(templates, start=latest), stored

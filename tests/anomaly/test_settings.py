@@ -169,7 +169,7 @@ def test_it_refuses_to_start_with_a_bad_value_and_names_the_variable(tmp_path, n
 def test_it_defaults_to_an_sqlite_file_under_var(tmp_path):
     database = _settings(tmp_path, {}, "DATABASES")["DATABASES"]["default"]
 
-    assert database["ENGINE"] == "django_prometheus.db.backends.sqlite3"
+    assert database["ENGINE"] == "anomaly.db.sqlite3"
     assert database["NAME"] == str(BASE_DIR / "var" / "anomaly.sqlite3")
     # Writers queue for the lock instead of failing halfway through.
     assert database["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
@@ -181,7 +181,7 @@ def test_it_reads_an_sqlite_url(tmp_path):
 
     database = _settings(tmp_path, {"DATABASE_URL": url}, "DATABASES")["DATABASES"]["default"]
 
-    assert database["ENGINE"] == "django_prometheus.db.backends.sqlite3"
+    assert database["ENGINE"] == "anomaly.db.sqlite3"
     assert database["NAME"] == str(tmp_path / "other.sqlite3")
 
 
@@ -190,7 +190,7 @@ def test_it_reads_a_postgres_url(tmp_path):
 
     database = _settings(tmp_path, {"DATABASE_URL": url}, "DATABASES")["DATABASES"]["default"]
 
-    assert database["ENGINE"] == "django_prometheus.db.backends.postgresql"
+    assert database["ENGINE"] == "anomaly.db.postgresql"
     assert database["NAME"] == "transactions"
     assert database["USER"] == "anomaly"
     assert database["PASSWORD"] == "pa@ss"
