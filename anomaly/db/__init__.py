@@ -9,5 +9,5 @@ worker CPU per request, 3.75 ms with Django's plain backend). These backends
 export the same metrics (``django_db_execute_total``,
 ``django_db_query_duration_seconds``, ``django_db_errors_total``, …, from
 django-prometheus' own metric objects), with one cursor class per database
-connection settings and the labelled metrics bound once.
+alias and its labelled metrics bound once.
 """

@@ -10,10 +10,6 @@ from django_prometheus.db.backends.sqlite3 import base as instrumented_base
 from anomaly.db.instrumented import instrumented_cursor
 
 
-class DatabaseFeatures(instrumented_base.DatabaseFeatures):
-    pass
-
-
 class DatabaseWrapper(instrumented_base.DatabaseWrapper):
     def create_cursor(self, name: str | None = None) -> Any:
         return self.connection.cursor(
