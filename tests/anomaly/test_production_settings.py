@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connections
 
 from anomaly.csp import inline_script_hashes
 
@@ -264,6 +265,9 @@ def chromium():
             yield browser
         finally:
             browser.close()
+            # The tests' database calls inside this block had connections of
+            # their own (see tests/dashboard/test_browser.py): close them.
+            connections.close_all()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
 from detection.models import Review
@@ -123,6 +124,12 @@ def launch(live_server, monkeypatch) -> Iterator:
         for context in contexts:
             context.close()
         chromium.close()
+        # Inside sync_playwright() an event loop runs in this thread, so the
+        # ORM calls of the test and its data fixture get connections of their
+        # own, not the ones pytest-django closes: left open, one held the test
+        # database on PostgreSQL past the end of the run ("being accessed by
+        # other users" when pytest-django dropped it).
+        connections.close_all()
 
 
 @pytest.fixture
