@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 import numpy as np
 from django.db import connections
 from django.db.models import F, FloatField, Func, IntegerField, QuerySet
-from django.db.models.functions import Cast
 
 from detection import sql
 from detection.features import COLUMNS, Columns
@@ -16,21 +15,36 @@ from detection.models import Transaction
 from detection.schema import TransactionIn
 
 
-class EpochSeconds(Func):
+class _Spelled(Func):
+    """An expression spelled by ``detection.sql``, so the reads the ORM builds
+    and the hand-written ones compute it alike."""
+
+    spelling: Callable[..., str]
+
+    def as_sql(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
+        template = self.spelling("%(expressions)s", database=connection.vendor)
+        return super().as_sql(compiler, connection, template=template, **extra_context)
+
+
+class EpochSeconds(_Spelled):
     """A datetime column as integer seconds since 1970, computed by the database
     so a million rows don't become a million Python datetimes."""
 
     output_field = IntegerField()
+    spelling = staticmethod(sql.epoch_seconds)
 
-    def as_sql(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
-        template = sql.epoch_seconds("%(expressions)s", database=connection.vendor)
-        return super().as_sql(compiler, connection, template=template, **extra_context)
+
+class AsFloat(_Spelled):
+    """A decimal column as a double: the features compute in floats."""
+
+    output_field = FloatField()
+    spelling = staticmethod(sql.as_float)
 
 
 _ANNOTATIONS = {
     "ts": EpochSeconds(F("timestamp")),
-    "amount_f": Cast("amount", FloatField()),
-    "balance_f": Cast("account_balance", FloatField()),
+    "amount_f": AsFloat(F("amount")),
+    "balance_f": AsFloat(F("account_balance")),
 }
 _VALUES = (
     "id",

@@ -71,8 +71,9 @@ def epoch_seconds(column: str, *, database: str | None = None) -> str:
     return f"unixepoch({column})"
 
 
-def as_float(column: str) -> str:
-    return f"CAST({column} AS {'double precision' if vendor() == 'postgresql' else 'REAL'})"
+def as_float(column: str, *, database: str | None = None) -> str:
+    kind = "double precision" if (database or vendor()) == "postgresql" else "REAL"
+    return f"CAST({column} AS {kind})"
 
 
 def datetime_param(value: datetime) -> Any:
