@@ -308,6 +308,12 @@ def _merchant_burst(
     return np.log1p(burst[:n])
 
 
+def needs_calendar(names: Sequence[str]) -> bool:
+    """Whether features ``names`` (a model's) include a calendar feature: the
+    ``calendar`` argument of compute_features for that model."""
+    return not set(CALENDAR_FEATURES).isdisjoint(names)
+
+
 def compute_features(
     frame: Columns,
     *,

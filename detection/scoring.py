@@ -26,7 +26,6 @@ from threadpoolctl import threadpool_limits
 from detection import metrics, sql
 from detection.detectors import Detector
 from detection.features import (
-    CALENDAR_FEATURES,
     MERCHANT_BURST_WINDOW,
     Columns,
     columns_concat,
@@ -34,6 +33,7 @@ from detection.features import (
     columns_take,
     compute_features,
     feature_matrix,
+    needs_calendar,
 )
 from detection.history import (
     account_history,
@@ -181,7 +181,7 @@ def detector_features(
                 lookback=lookback_seconds(),
                 merchant_stats=detector.merchant_stats,
                 merchant_recent=merchant_recent,
-                calendar=not set(CALENDAR_FEATURES).isdisjoint(detector.features),
+                calendar=needs_calendar(detector.features),
             )
             by_profile[key] = features if rows is None else columns_take(features, rows)
         profile_of[algorithm] = key

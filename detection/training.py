@@ -17,12 +17,12 @@ from django.db.models import Max
 from detection import metrics
 from detection.detectors import Detector, build_pipeline
 from detection.features import (
-    CALENDAR_FEATURES,
     MODEL_FEATURES,
     MerchantStats,
     columns_take,
     compute_features,
     feature_matrix,
+    needs_calendar,
 )
 from detection.history import frame_from_queryset
 from detection.models import Algorithm, ModelVersion, ReviewStatus, Transaction
@@ -108,7 +108,7 @@ def training_data(*, since: datetime | None, until: datetime | None) -> Training
         frame,
         lookback=int(lookback.total_seconds()),
         merchant_stats=merchant_stats,
-        calendar=not set(CALENDAR_FEATURES).isdisjoint(MODEL_FEATURES),
+        calendar=needs_calendar(MODEL_FEATURES),
     )
     X = feature_matrix(columns_take(features, keep))
     return TrainingData(X=X, merchant_stats=merchant_stats, since=since, until=until)
