@@ -192,6 +192,72 @@ def _merchant_recent_sql() -> str:
     )
 
 
+@sql.statement
+def _latest_pk_sql() -> str:
+    return f"SELECT MAX({sql.quote('id')}) FROM {sql.quote(Transaction._meta.db_table)}"
+
+
+@sql.statement
+def _after_pk_sql() -> str:
+    pk = sql.quote("id")
+    return f"{_select_sql(features_only=True)} WHERE {pk} > %s AND {pk} <= %s"
+
+
+@sql.statement
+def _window_counts_sql() -> str:
+    timestamp, account = sql.quote("timestamp"), sql.quote("account_id")
+    # Answered from the (account_id, timestamp) index alone: both databases
+    # keep the row's id beside each index entry.
+    return (
+        f"SELECT {account}, COUNT(*), MAX({sql.quote('id')}) "
+        f"FROM {sql.quote(Transaction._meta.db_table)} "
+        f"WHERE {sql.in_list(account)} AND {timestamp} >= %s AND {timestamp} < %s "
+        f"GROUP BY {account}"
+    )
+
+
+@sql.statement
+def _stored_pks_sql() -> str:
+    return (
+        f"SELECT {sql.quote('id')} FROM {sql.quote(Transaction._meta.db_table)} "
+        f"WHERE {sql.in_list(sql.quote('transaction_id'))}"
+    )
+
+
+def latest_pk() -> int:
+    """The highest primary key stored (0 when there is none)."""
+    [(latest,)] = sql.fetch(_latest_pk_sql(), [])
+    return int(latest or 0)
+
+
+def transactions_after(*, after_pk: int, upto_pk: int) -> Columns:
+    """The stored transactions with after_pk < pk <= upto_pk, as ``account_history``
+    gives them (only what the features read)."""
+    return _feature_input_columns(sql.fetch(_after_pk_sql(), [after_pk, upto_pk]))
+
+
+def window_counts(
+    *, account_ids: Iterable[str], since: datetime, before: datetime
+) -> dict[str, tuple[int, int]]:
+    """For each of these accounts with stored transactions in [since, before):
+    how many there are and the highest primary key among them."""
+    rows = sql.fetch(
+        _window_counts_sql(),
+        [
+            sql.list_param(sorted(set(account_ids))),
+            sql.datetime_param(since),
+            sql.datetime_param(before),
+        ],
+    )
+    return {account: (int(count), int(highest)) for account, count, highest in rows}
+
+
+def stored_pks(*, transaction_ids: Iterable[str]) -> np.ndarray:
+    """The primary keys of those of these transaction ids that are stored."""
+    rows = sql.fetch(_stored_pks_sql(), [sql.list_param(transaction_ids)])
+    return np.array([pk for (pk,) in rows], dtype=np.int64)
+
+
 def stored_transactions(*, transaction_ids: Iterable[str]) -> Columns:
     """The stored transactions with these ids (in no particular order)."""
     return _columns(sql.fetch(_stored_sql(), [sql.list_param(transaction_ids)]))

@@ -36,12 +36,12 @@ from detection.features import (
     needs_calendar,
 )
 from detection.history import (
-    account_history,
     frame_from_items,
     frame_from_queryset,
     merchant_recent,
     stored_transactions,
 )
+from detection.history_cache import recent_history
 from detection.models import Algorithm, Prediction, Review, ReviewStatus, Transaction
 from detection.reasons import explain
 from detection.registry import active_detectors
@@ -349,11 +349,12 @@ def transactions_score(
             both = columns_concat([targets, stored])
             position = {tx_id: row for row, tx_id in enumerate(both["transaction_id"])}
             targets = columns_take(both, np.array([position[i.transaction_id] for i in items]))
-    history = account_history(
+    history = recent_history(
         account_ids=targets["account_id"],
+        transaction_ids=targets["transaction_id"],
+        pks=targets["pk"],
         since=_utc(int(targets["ts"].min()) - lookback_seconds()),
         before=_utc(int(targets["ts"].max()) + 1),
-        exclude_transaction_ids=targets["transaction_id"],
     )
     recent = merchant_recent(
         merchant_ids=targets["merchant_id"],
