@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from detection.features import compute_features
@@ -8,8 +9,10 @@ from detection.models import Prediction, ReviewStatus, Transaction
 from detection.registry import NoActiveModel, active_detectors
 from detection.reviews import review_set
 from detection.scoring import (
+    SPLIT_ROWS,
     detector_features,
     lookback_seconds,
+    score_rows,
     stored_transactions_score,
     transactions_score,
 )
@@ -110,6 +113,49 @@ def test_it_scores_a_time_with_a_fraction_of_a_second_alike_online_and_in_batch(
     for prediction in Prediction.objects.filter(transaction__transaction_id="ATTACK1"):
         expected = online.predictions[prediction.model_version.algorithm].score
         assert prediction.score == pytest.approx(expected, rel=1e-12)
+
+
+def test_it_scores_a_large_batch_alike_split_between_two_threads_or_not(trained):
+    frame = frame_from_queryset(Transaction.objects.all())
+    detectors = active_detectors()
+    features = detector_features(detectors, frame)
+    assert len(frame["pk"]) >= SPLIT_ROWS
+    split = score_rows(detectors, features, split=True, record=False)
+    whole = score_rows(detectors, features, record=False)
+    for algorithm in detectors:
+        np.testing.assert_array_equal(split[algorithm], whole[algorithm])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_scores_a_large_batch_alike_online_and_in_batch(trained, history):
+    # Many accounts and rows: the history comes from the worker's copy and
+    # LOF's rows are split between two threads. Twice, so the second batch's
+    # history is read from the copy, not the database.
+    for batch in range(2):
+        items = [
+            item(
+                **habitual_data(
+                    last,
+                    transaction_id=f"LARGE{batch}-{n}",
+                    timestamp=f"2024-04-2{batch}T{n % 24:02d}:{n % 60:02d}:00Z",
+                )
+                | {"amount": f"{float(last.amount) * (1 + n % 7):.2f}"}
+            )
+            for n, last in enumerate(history[::2][:300])
+        ]
+        online = transactions_score(items=items, persist=True)
+    stored_transactions_score(rescore=True)
+    stored = {
+        (p.transaction.transaction_id, p.model_version.algorithm): p.score
+        for p in Prediction.objects.filter(
+            transaction__transaction_id__startswith="LARGE1-"
+        ).select_related("transaction", "model_version")
+    }
+    assert len(stored) == 2 * len(online)
+    for result in online:
+        for algorithm, prediction in result.predictions.items():
+            expected = stored[(result.transaction_id, algorithm)]
+            assert prediction.score == pytest.approx(expected, rel=1e-12)
 
 
 def test_it_scores_a_batch_of_new_and_stored_ids_each_as_stored(trained):
