@@ -19,6 +19,9 @@ TRANSACTION_COLUMNS = (*FIELDS, "received_at")
 # Rows per multi-row INSERT on PostgreSQL: it allows 65,535 bound parameters a
 # statement; stay well under it.
 _ROWS_PER_STATEMENT = 32_000 // len(TRANSACTION_COLUMNS)
+# From this many rows on, SQLite inserts them as the bulk path does; fewer go
+# in one statement, which costs a single transaction 3 statements less.
+_SQLITE_BULK_FROM = 32
 # Page cache while a bulk import runs: big enough to hold the index pages one
 # chunk touches, so they are written once per commit instead of being spilled
 # and re-read; the connection's own setting is restored afterwards.
@@ -39,14 +42,14 @@ def transactions_insert(*, items: Sequence[TransactionIn]) -> dict[str, int]:
     now = transaction_received_at(vendor=vendor)
     table = ops.quote_name(Transaction._meta.db_table)
     rows = [transaction_values(item, vendor=vendor, received_at=now) for item in items]
-    if vendor == "sqlite":
+    if vendor == "sqlite" and len(rows) >= _SQLITE_BULK_FROM:
         # The bulk path's one-row statement, run for every row, takes half the
         # time of a multi-row INSERT ... RETURNING here (17 against 31 ms for
         # 1,000 rows). The transaction holds SQLite's only write lock, and a
         # new row's key is above every key before it: the rows above the
         # highest key before are exactly the ones inserted.
         pk = ops.quote_name("id")
-        with transaction.atomic(), connection.cursor() as cursor:
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
             cursor.execute(f"SELECT COALESCE(MAX({pk}), 0) FROM {table}")
             (highest,) = cursor.fetchone()
             transactions_insert_values(rows=rows)

@@ -73,23 +73,30 @@ def test_it_stores_nothing_on_a_second_insert_of_the_same_ids():
     assert dict(Transaction.objects.values_list("transaction_id", "pk")) == first
 
 
-def test_it_returns_only_the_rows_it_inserted():
+# A few rows go in one statement; many, on SQLite, one prepared row at a time.
+BATCH_SIZES = pytest.mark.parametrize("size", [5, 300], ids=["few", "many"])
+
+
+@BATCH_SIZES
+def test_it_returns_only_the_rows_it_inserted_each_with_its_key(size):
     existing = transactions_insert(items=[_item("TX1"), _item("TX3")])
 
-    inserted = transactions_insert(items=[_item(f"TX{n}") for n in range(1, 6)])
+    inserted = transactions_insert(items=[_item(f"TX{n}") for n in range(1, size + 1)])
 
-    assert set(inserted) == {"TX2", "TX4", "TX5"}
+    assert set(inserted) == {f"TX{n}" for n in range(1, size + 1)} - {"TX1", "TX3"}
     assert set(inserted.values()).isdisjoint(existing.values())
-    assert Transaction.objects.count() == 5
+    assert dict(Transaction.objects.values_list("transaction_id", "pk")) == existing | inserted
 
 
-def test_it_keeps_the_first_of_two_items_with_one_id_in_one_call():
+@BATCH_SIZES
+def test_it_keeps_the_first_of_two_items_with_one_id_in_one_call(size):
+    fillers = [_item(f"TX{n}") for n in range(2, size)]
     inserted = transactions_insert(
-        items=[_item("TX1", amount="14.09"), _item("TX1", amount="99.99")]
+        items=[_item("TX1", amount="14.09"), *fillers, _item("TX1", amount="99.99")]
     )
 
-    assert list(inserted) == ["TX1"]
-    assert Transaction.objects.get().amount == Decimal("14.09")
+    assert len(inserted) == size - 1 and "TX1" in inserted
+    assert Transaction.objects.get(transaction_id="TX1").amount == Decimal("14.09")
 
 
 def test_it_inserts_more_rows_than_fit_in_one_statement():
