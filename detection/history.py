@@ -252,7 +252,7 @@ def window_counts(
     return {account: (int(count), int(highest)) for account, count, highest in rows}
 
 
-def stored_pks(*, transaction_ids: Iterable[str]) -> np.ndarray:
+def primary_keys_of(*, transaction_ids: Iterable[str]) -> np.ndarray:
     """The primary keys of those of these transaction ids that are stored."""
     rows = sql.fetch(_stored_pks_sql(), [sql.list_param(transaction_ids)])
     return np.array([pk for (pk,) in rows], dtype=np.int64)

@@ -36,7 +36,7 @@ from detection.features import Columns, columns_length
 from detection.history import (
     account_history,
     latest_pk,
-    stored_pks,
+    primary_keys_of,
     transactions_after,
     window_counts,
 )
@@ -250,13 +250,14 @@ def recent_history(
     *,
     account_ids: np.ndarray,
     transaction_ids: np.ndarray,
-    pks: np.ndarray,
+    stored_pks: np.ndarray | None,
     since: datetime,
     before: datetime,
 ) -> Columns:
     """The accounts' stored transactions in [since, before) except the batch's
-    own (``transaction_ids``; ``pks`` are those already known, -1 for none),
-    from this process' copy when it pays off."""
+    own (``transaction_ids``; ``stored_pks``: the primary keys of those of them
+    that are stored, None when not known), from this process' copy when it
+    pays off."""
     accounts = set(account_ids.tolist())
     if (
         settings.ML_HISTORY_CACHE_ROWS == 0
@@ -269,9 +270,8 @@ def recent_history(
             before=before,
             exclude_transaction_ids=transaction_ids,
         )
-    if (pks < 0).any():
-        # Not stored by this request (persist=false): some may be stored already.
-        pks = stored_pks(transaction_ids=transaction_ids.tolist())
+    if stored_pks is None:
+        stored_pks = primary_keys_of(transaction_ids=transaction_ids.tolist())
     return _process_cache().history(
-        account_ids=accounts, since=since, before=before, exclude_pks=pks
+        account_ids=accounts, since=since, before=before, exclude_pks=stored_pks
     )

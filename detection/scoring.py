@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
@@ -309,8 +309,15 @@ def _results(
 
 
 def _persist(
-    detectors: dict[str, Detector], verdicts: _Verdicts, novelty: np.ndarray, *, all_models: bool
+    detectors: dict[str, Detector],
+    verdicts: _Verdicts,
+    novelty: np.ndarray,
+    *,
+    all_models: bool,
+    mark: np.ndarray | None = None,
 ) -> None:
+    """Store the predictions of every row and record novelty and verdict on
+    the ``mark`` rows (a mask; all when None)."""
     pks = verdicts.pks.tolist()
     # The reasons column is JSON; orjson encodes a list of sentences 5-10x
     # faster than the json module, which cost 4 ms for a batch of 1,000.
@@ -331,7 +338,8 @@ def _persist(
     # In primary-key order, like the insert: no deadlock between racing requests.
     rows.sort(key=lambda row: (row[0], row[1]))
     predictions_upsert(rows=rows)
-    order = sorted(range(len(pks)), key=pks.__getitem__)
+    marked = range(len(pks)) if mark is None else np.flatnonzero(mark).tolist()
+    order = sorted(marked, key=pks.__getitem__)
     novelties, verdicts_flagged = novelty.tolist(), verdicts.flagged.tolist()
     transactions_mark(
         rows=[(pks[i], novelties[i]) for i in order],
@@ -363,34 +371,67 @@ def transactions_score(
 ) -> list[ScoredTransaction]:
     """Score incoming transactions against their accounts' stored history.
 
-    With ``persist`` new transactions are stored first (an id already stored is
-    not stored again: its stored record is scored instead), and predictions are
-    stored with them. The result is in input order.
-    Raises NoActiveModel / ArtifactError when a requested model is unusable.
+    With ``persist`` the new transactions are stored with their verdicts and
+    predictions, in one write after scoring; an id already stored is not
+    stored again, its stored record is scored instead. The result is in input
+    order. Raises NoActiveModel / ArtifactError when a requested model is
+    unusable.
     """
     detectors = active_detectors(algorithms)
-    targets = frame_from_items(items)
-    inserted: dict[str, int] = {}
-    if persist:
-        with _write_turn(), transaction.atomic():
-            # Written in id order whatever the request's order, so requests with
-            # overlapping ids take their row locks in one order and cannot
-            # deadlock each other (PostgreSQL).
-            inserted = transactions_insert(items=sorted(items, key=lambda i: i.transaction_id))
-            already = [i.transaction_id for i in items if i.transaction_id not in inserted]
-            stored = stored_transactions(transaction_ids=already) if already else None
-        targets["pk"] = np.fromiter(
-            (inserted.get(i.transaction_id, -1) for i in items), np.int64, len(items)
+    for _ in range(_ATTEMPTS):
+        scored = _score_batch(detectors, items, persist=persist, rule=rule)
+        if scored is not None:
+            break
+        # Another request stored some of these ids between this one's look-up
+        # and its write. Score the batch again: those ids are stored now, and
+        # their stored records are what counts.
+    else:
+        raise RuntimeError(f"lost {_ATTEMPTS} races to store the same transactions")
+    results, new = scored
+    flagged = sum(r.flagged for r in results)
+    metrics.record_batch(len(results), flagged)
+    if flagged:
+        log.info(
+            "transactions.flagged",
+            count=flagged,
+            batch=len(results),
+            new=new,
+            transaction_ids=[r.transaction_id for r in results if r.flagged][:20],
         )
-        if stored is not None:
+    return results
+
+
+# A second attempt finds every id stored and stores nothing, so it cannot lose
+# a race again unless rows are deleted meanwhile.
+_ATTEMPTS = 3
+
+
+def _score_batch(
+    detectors: dict[str, Detector],
+    items: Sequence[TransactionIn],
+    *,
+    persist: bool,
+    rule: str | None,
+) -> tuple[list[ScoredTransaction], int] | None:
+    """One attempt of ``transactions_score``: the results and how many
+    transactions it stored, or None when another request stored some of the
+    same ids first."""
+    targets = frame_from_items(items)
+    ids = [item.transaction_id for item in items]
+    if persist:
+        stored = stored_transactions(transaction_ids=ids)
+        stored_pks = stored["pk"]
+        if len(stored_pks):
             # An id stored before is scored as stored, not as sent this time.
             both = columns_concat([targets, stored])
             position = {tx_id: row for row, tx_id in enumerate(both["transaction_id"])}
-            targets = columns_take(both, np.array([position[i.transaction_id] for i in items]))
+            targets = columns_take(both, np.array([position[tx_id] for tx_id in ids]))
+    else:
+        stored_pks = None
     history = recent_history(
         account_ids=targets["account_id"],
         transaction_ids=targets["transaction_id"],
-        pks=targets["pk"],
+        stored_pks=stored_pks,
         since=_utc(int(targets["ts"].min()) - lookback_seconds()),
         before=_utc(int(targets["ts"].max()) + 1),
     )
@@ -409,26 +450,34 @@ def transactions_score(
     scores = score_rows(detectors, features, split=True)
     reasons = explain(features.for_reasons, targets, merchant_fraud_counts(targets))
     verdicts = _verdicts(detectors, scores, reasons, targets, rule)
+    inserted: dict[str, int] = {}
     if persist:
+        novelty = features.for_reasons["merchant_novelty"]
+        all_models = set(detectors) == set(Algorithm.values)
+        new = np.flatnonzero(targets["pk"] < 0)
+        novelties, flagged = novelty.tolist(), verdicts.flagged.tolist()
+        # Written in id order whatever the request's order, so requests with
+        # overlapping ids take their row locks in one order and cannot
+        # deadlock each other (PostgreSQL).
+        new = sorted(new.tolist(), key=ids.__getitem__)
         with _write_turn(), transaction.atomic():
+            inserted = transactions_insert(
+                items=[items[i] for i in new],
+                scored=[(novelties[i], flagged[i] if all_models else None) for i in new],
+            )
+            if len(inserted) < len(new):
+                return None
+            pks = targets["pk"].copy()
+            pks[new] = [inserted[ids[i]] for i in new]
+            verdicts = replace(verdicts, pks=pks)
             _persist(
                 detectors,
                 verdicts,
-                features.for_reasons["merchant_novelty"],
-                all_models=set(detectors) == set(Algorithm.values),
+                novelty,
+                all_models=all_models,
+                mark=np.isin(pks, stored_pks),
             )
-    results = _results(detectors, verdicts, stored=persist)
-    flagged = sum(r.flagged for r in results)
-    metrics.record_batch(len(results), flagged)
-    if flagged:
-        log.info(
-            "transactions.flagged",
-            count=flagged,
-            batch=len(results),
-            new=len(inserted),
-            transaction_ids=[r.transaction_id for r in results if r.flagged][:20],
-        )
-    return results
+    return _results(detectors, verdicts, stored=persist), len(inserted)
 
 
 def _scores_in_one_thread(

@@ -16,9 +16,11 @@ from detection.schema import FIELDS, TransactionIn
 # The schema's fields in its order (the row tuples below follow it), then the
 # one column the store adds.
 TRANSACTION_COLUMNS = (*FIELDS, "received_at")
-# Rows per multi-row INSERT on PostgreSQL: it allows 65,535 bound parameters a
-# statement; stay well under it.
-_ROWS_PER_STATEMENT = 32_000 // len(TRANSACTION_COLUMNS)
+# What scoring adds to a row it stores (transactions_insert's ``scored``).
+SCORED_COLUMNS = ("merchant_novelty", "flagged")
+# Bound parameters per multi-row INSERT: PostgreSQL allows 65,535 and SQLite
+# 32,766 a statement; stay well under both.
+_PARAMETERS_PER_STATEMENT = 32_000
 # From this many rows on, SQLite inserts them as the bulk path does; fewer go
 # in one statement, which costs a single transaction 3 statements less.
 _SQLITE_BULK_FROM = 32
@@ -28,8 +30,13 @@ _SQLITE_BULK_FROM = 32
 _BULK_CACHE_KIB = 256 * 1024
 
 
-def transactions_insert(*, items: Sequence[TransactionIn]) -> dict[str, int]:
-    """Insert the transactions whose id is not stored yet.
+def transactions_insert(
+    *,
+    items: Sequence[TransactionIn],
+    scored: Sequence[tuple[float, bool | None]] | None = None,
+) -> dict[str, int]:
+    """Insert the transactions whose id is not stored yet; with ``scored``
+    (aligned with ``items``), each with its merchant novelty and verdict.
 
     Returns ``{transaction_id: primary key}`` of the rows this call inserted.
     ``ON CONFLICT DO NOTHING`` makes concurrent inserts of the same id safe: the
@@ -42,6 +49,10 @@ def transactions_insert(*, items: Sequence[TransactionIn]) -> dict[str, int]:
     now = transaction_received_at(vendor=vendor)
     table = ops.quote_name(Transaction._meta.db_table)
     rows = [transaction_values(item, vendor=vendor, received_at=now) for item in items]
+    columns = TRANSACTION_COLUMNS
+    if scored is not None:
+        rows = [(*row, *extra) for row, extra in zip(rows, scored, strict=True)]
+        columns = (*TRANSACTION_COLUMNS, *SCORED_COLUMNS)
     if vendor == "sqlite" and len(rows) >= _SQLITE_BULK_FROM:
         # The bulk path's one-row statement, run for every row, takes half the
         # time of a multi-row INSERT ... RETURNING here (17 against 31 ms for
@@ -52,18 +63,18 @@ def transactions_insert(*, items: Sequence[TransactionIn]) -> dict[str, int]:
         with transaction.atomic(savepoint=False), connection.cursor() as cursor:
             cursor.execute(f"SELECT COALESCE(MAX({pk}), 0) FROM {table}")
             (highest,) = cursor.fetchone()
-            transactions_insert_values(rows=rows)
+            _insert_each(rows, columns)
             cursor.execute(
                 f"SELECT {pk}, {ops.quote_name('transaction_id')} FROM {table} WHERE {pk} > %s",
                 [highest],
             )
             return {tx_id: pk for pk, tx_id in cursor.fetchall()}
-    columns = ", ".join(ops.quote_name(column) for column in TRANSACTION_COLUMNS)
+    column_sql = ", ".join(ops.quote_name(column) for column in columns)
     inserted: dict[str, int] = {}
     with connection.cursor() as cursor:
-        for placeholders, params in _row_groups(rows, _ROWS_PER_STATEMENT):
+        for placeholders, params in _row_groups(rows, _PARAMETERS_PER_STATEMENT // len(columns)):
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {placeholders} "
+                f"INSERT INTO {table} ({column_sql}) VALUES {placeholders} "
                 "ON CONFLICT (transaction_id) DO NOTHING RETURNING id, transaction_id",
                 params,
             )
@@ -82,13 +93,17 @@ def transactions_insert_values(*, rows: Sequence[tuple[Any, ...]]) -> int:
     """
     if not rows:
         return 0
+    return _insert_each(rows, TRANSACTION_COLUMNS)
+
+
+def _insert_each(rows: Sequence[tuple[Any, ...]], columns: Sequence[str]) -> int:
     ops = connection.ops
     table = ops.quote_name(Transaction._meta.db_table)
-    columns = ", ".join(ops.quote_name(column) for column in TRANSACTION_COLUMNS)
-    placeholders = ", ".join(["%s"] * len(TRANSACTION_COLUMNS))
+    column_sql = ", ".join(ops.quote_name(column) for column in columns)
+    placeholders = ", ".join(["%s"] * len(columns))
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "
+            f"INSERT INTO {table} ({column_sql}) VALUES ({placeholders}) "
             "ON CONFLICT (transaction_id) DO NOTHING",
             rows,
         )

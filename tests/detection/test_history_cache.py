@@ -146,9 +146,8 @@ def test_batches_of_many_accounts_read_alike_with_and_without_the_copy():
     # Not stored by the request (persist=false), yet one of its ids is stored:
     # left out all the same.
     targets["transaction_ids"][0] = items[0].transaction_id
-    unknown = np.full(len(batch), -1, dtype=np.int64)
     for _ in range(2):
-        got = recent_history(**targets, pks=unknown, **window)
+        got = recent_history(**targets, stored_pks=None, **window)
         assert stored[items[0].transaction_id] not in got["pk"]
         assert_same(
             got,
@@ -165,7 +164,7 @@ def test_nothing_read_inside_a_transaction_is_kept(settings):
     args = {
         "account_ids": np.array(accounts, dtype=object),
         "transaction_ids": np.array([], dtype=object),
-        "pks": np.array([], dtype=np.int64),
+        "stored_pks": np.array([], dtype=np.int64),
         "since": datetime(2024, 1, 1, tzinfo=UTC),
         "before": datetime(2025, 1, 1, tzinfo=UTC),
     }

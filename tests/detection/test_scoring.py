@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pytest
+from django.db import connection
 
 from detection.features import compute_features
 from detection.history import frame_from_queryset
@@ -16,6 +19,7 @@ from detection.scoring import (
     stored_transactions_score,
     transactions_score,
 )
+from detection.store import transactions_insert
 from detection.training import models_train
 from tests.factories import habitual_data, item
 
@@ -207,6 +211,35 @@ def test_it_stores_a_transaction_once_and_scores_the_stored_record(trained):
     )
     assert Prediction.objects.filter(transaction__transaction_id="ATTACK1").count() == 2
     assert Transaction.objects.get(transaction_id="ATTACK1").flagged is True
+
+
+def test_it_scores_the_stored_record_when_another_request_stores_the_id_first(trained):
+    # Between this request's look-up (not stored) and its write, another
+    # request stores the same id with other values: this one must answer with
+    # the stored record, as if it had found it at the look-up.
+    theirs = takeover("RACED", amount="12.00", login_attempts=0)
+    mine = takeover("RACED", amount="9500.00", login_attempts=5)
+    raced = []
+
+    def store_theirs_first(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if not raced and sql.startswith('INSERT INTO "detection_transaction"'):
+            raced.append(True)
+            transactions_insert(items=[theirs])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(store_theirs_first):
+        [result] = transactions_score(items=[mine, takeover("OTHER")], persist=True)[:1]
+
+    assert raced
+    stored = Transaction.objects.get(transaction_id="RACED")
+    assert stored.amount == Decimal("12.00")
+    assert "5 login attempts" not in result.reasons
+    assert result.pk == stored.pk
+    [alone] = transactions_score(items=[theirs], persist=False)
+    for algorithm, prediction in result.predictions.items():
+        assert prediction.score == pytest.approx(alone.predictions[algorithm].score)
+    assert Prediction.objects.filter(transaction=stored).count() == 2
+    assert Transaction.objects.get(transaction_id="OTHER").flagged is not None
 
 
 def test_it_stores_nothing_without_persist(trained):
