@@ -97,7 +97,7 @@ class HistoryCache:
                 self._database = database
                 self._clear()
             self._catch_up()
-            codes = np.array([self._code_of(account) for account in accounts], dtype=np.int64)
+            codes = self._codes_of(accounts)
             stored = window_counts(account_ids=accounts, since=since, before=before)
             rows = self._rows_of(codes, start, end)
             held_count, held_highest = self._tally(rows, codes)
@@ -127,12 +127,15 @@ class HistoryCache:
             self._compact(horizon=start)
             return result
 
-    def _code_of(self, account: str) -> int:
-        code = self._code.get(account)
-        if code is None:
-            code = self._code[account] = len(self._code)
-            self._covered_since = np.append(self._covered_since, _NOT_HELD)
-        return code
+    def _codes_of(self, accounts: list[str]) -> np.ndarray:
+        """The accounts' codes; an account seen for the first time gets one,
+        with nothing held for it yet."""
+        before = len(self._code)
+        codes = [self._code.setdefault(account, len(self._code)) for account in accounts]
+        if len(self._code) > before:
+            unheld = np.full(len(self._code) - before, _NOT_HELD, dtype=np.int64)
+            self._covered_since = np.concatenate([self._covered_since, unheld])
+        return np.array(codes, dtype=np.int64)
 
     def _catch_up(self) -> None:
         latest = latest_pk()

@@ -362,6 +362,11 @@ def _write_turn() -> Iterator[None]:
         yield
 
 
+# A second attempt finds every id stored and stores nothing, so it cannot lose
+# a race again unless rows are deleted meanwhile.
+_ATTEMPTS = 3
+
+
 def transactions_score(
     *,
     items: Sequence[TransactionIn],
@@ -399,11 +404,6 @@ def transactions_score(
             transaction_ids=[r.transaction_id for r in results if r.flagged][:20],
         )
     return results
-
-
-# A second attempt finds every id stored and stores nothing, so it cannot lose
-# a race again unless rows are deleted meanwhile.
-_ATTEMPTS = 3
 
 
 def _score_batch(
