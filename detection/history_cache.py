@@ -32,6 +32,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
+from detection import metrics
 from detection.features import Columns, columns_length
 from detection.history import (
     account_history,
@@ -64,8 +65,10 @@ class HistoryCache:
         self._lock = threading.Lock()
         self._database: tuple[object, ...] | None = None
         self._clear()
+        self._read = 0
 
     def _clear(self) -> None:
+        self._fresh_from = 0
         self._watermark: int | None = None
         self._columns: Columns = {}
         self._size = 0
@@ -96,6 +99,8 @@ class HistoryCache:
             if database != self._database:
                 self._database = database
                 self._clear()
+            # Rows from here on were read by this request.
+            self._read, self._fresh_from = 0, self._size
             self._catch_up()
             codes = self._codes_of(accounts)
             stored = window_counts(account_ids=accounts, since=since, before=before)
@@ -124,7 +129,9 @@ class HistoryCache:
             )
             taken = rows[order]
             result = {name: values[taken] for name, values in self._columns.items()}
+            held = int((taken < self._fresh_from).sum())
             self._compact(horizon=start)
+            metrics.record_history(read=self._read, held=held, copy_rows=self._size)
             return result
 
     def _codes_of(self, accounts: list[str]) -> np.ndarray:
@@ -149,6 +156,7 @@ class HistoryCache:
         if latest == watermark:
             return
         new = transactions_after(after_pk=watermark, upto_pk=latest)
+        self._read += columns_length(new)
         self._watermark = latest
         known = np.array([account in self._code for account in new["account_id"]], dtype=bool)
         if self._size:
@@ -186,6 +194,7 @@ class HistoryCache:
         dropped[codes] = True
         self._alive[: self._size] &= ~dropped[self._account[: self._size]]
         fresh = account_history(account_ids=accounts, since=since, before=_FAR_FUTURE)
+        self._read += columns_length(fresh)
         self._append(fresh, [self._code[a] for a in fresh["account_id"]])
         self._covered_since[codes] = int(since.timestamp())
 
@@ -267,12 +276,14 @@ def recent_history(
         or len(accounts) < MIN_ACCOUNTS
         or connection.in_atomic_block
     ):
-        return account_history(
+        history = account_history(
             account_ids=accounts,
             since=since,
             before=before,
             exclude_transaction_ids=transaction_ids,
         )
+        metrics.record_history(read=columns_length(history), held=0)
+        return history
     if stored_pks is None:
         stored_pks = primary_keys_of(transaction_ids=transaction_ids.tolist())
     return _process_cache().history(

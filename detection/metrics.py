@@ -25,6 +25,7 @@ ALGORITHMS = ("isolation_forest", "local_outlier_factor")
 VERDICTS = ("anomaly", "normal")
 REVIEW_STATUSES = ("confirmed_fraud", "false_positive", "pending")
 IMPORT_OUTCOMES = ("stored", "already_present", "rejected")
+HISTORY_SOURCES = ("database", "copy")
 
 PREDICTIONS = Counter(
     "anomaly_predictions",
@@ -73,6 +74,17 @@ REVIEWS = Counter("anomaly_reviews", "Analyst reviews recorded, by new status.",
 IMPORTED_ROWS = Counter(
     "anomaly_imported_rows", "CSV rows processed by the importer, by outcome.", ["outcome"]
 )
+HISTORY_ROWS = Counter(
+    "anomaly_history_rows",
+    "Rows of account history online scoring used, by source: read from the "
+    "database for the request, or held from earlier requests in the worker's copy.",
+    ["source"],
+)
+HISTORY_COPY_ROWS = Gauge(
+    "anomaly_history_copy_rows",
+    "Rows of account history the workers hold (detection/history_cache.py).",
+    multiprocess_mode="livesum",
+)
 RESIDENT_MEMORY = Gauge(
     "anomaly_process_resident_memory_bytes",
     "Resident memory of the application processes, summed over live workers.",
@@ -101,6 +113,15 @@ def record_batch(size: int, flagged: int) -> None:
     BATCH_SIZE.observe(size)
     TRANSACTIONS_SCORED.inc(size)
     TRANSACTIONS_FLAGGED.inc(flagged)
+
+
+def record_history(*, read: int, held: int, copy_rows: int | None = None) -> None:
+    """A request's history: ``read`` rows from the database, ``held`` from
+    the worker's copy, which now holds ``copy_rows`` (None: not used)."""
+    HISTORY_ROWS.labels(source="database").inc(read)
+    HISTORY_ROWS.labels(source="copy").inc(held)
+    if copy_rows is not None:
+        HISTORY_COPY_ROWS.set(copy_rows)
 
 
 def set_active_version(algorithm: str, version: int | None) -> None:
@@ -161,4 +182,6 @@ def initialize_metrics() -> None:
         REVIEWS.labels(status=status)
     for outcome in IMPORT_OUTCOMES:
         IMPORTED_ROWS.labels(outcome=outcome)
+    for source in HISTORY_SOURCES:
+        HISTORY_ROWS.labels(source=source)
     update_process_metrics()

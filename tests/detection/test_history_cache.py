@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from django.db import transaction
+from prometheus_client import REGISTRY
 
 from detection.features import Columns
 from detection.history import account_history
@@ -67,6 +68,27 @@ def test_it_gives_what_the_database_read_gives_row_for_row(stored):
     again = held(cache)
     assert_same(again, direct())
     assert_in_index_order(again)
+
+
+def rows_counted(source: str) -> float:
+    return REGISTRY.get_sample_value("anomaly_history_rows_total", {"source": source}) or 0.0
+
+
+def test_it_counts_the_rows_it_reads_and_the_rows_it_already_held(stored):
+    cache = HistoryCache(max_rows=10_000)
+    database, copy = rows_counted("database"), rows_counted("copy")
+    first = len(held(cache)["pk"])
+    # The first time everything comes from the database (rows after the
+    # window included: the copy holds each account from the window's start).
+    assert rows_counted("database") - database >= first
+    assert rows_counted("copy") == copy
+    database = rows_counted("database")
+    store([item(transaction_id="NEW", account_id="AC00001", timestamp="2024-03-20T10:00:00Z")])
+    assert len(held(cache)["pk"]) == first + 1
+    # Then only the new row is read; the rest was held.
+    assert rows_counted("database") - database == 1
+    assert rows_counted("copy") - copy == first
+    assert REGISTRY.get_sample_value("anomaly_history_copy_rows") == cache.rows
 
 
 def test_it_sees_rows_committed_since_and_leaves_out_the_excluded(stored):
