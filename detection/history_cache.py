@@ -27,6 +27,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import cache
 
 import numpy as np
 from django.conf import settings
@@ -91,7 +92,9 @@ class HistoryCache:
         exclude_pks: np.ndarray,
     ) -> Columns:
         """What ``account_history`` reads, minus the rows with these primary
-        keys, in the order SQLite's index scan gives them."""
+        keys, in the order SQLite's index scan gives them. ``since`` and
+        ``before`` are whole seconds, as the copy keeps times (a fraction
+        would make every use read the accounts again)."""
         database = (connection.alias, connection.vendor, connection.settings_dict["NAME"])
         accounts = sorted(set(account_ids))
         start, end = int(since.timestamp()), int(before.timestamp())
@@ -246,16 +249,9 @@ class HistoryCache:
         self._size = len(kept)
 
 
-_cache: HistoryCache | None = None
-_cache_lock = threading.Lock()
-
-
+@cache
 def _process_cache() -> HistoryCache:
-    global _cache
-    with _cache_lock:
-        if _cache is None:
-            _cache = HistoryCache(max_rows=settings.ML_HISTORY_CACHE_ROWS)
-        return _cache
+    return HistoryCache(max_rows=settings.ML_HISTORY_CACHE_ROWS)
 
 
 def recent_history(

@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import NamedTuple
 
 import numpy as np
@@ -195,16 +196,11 @@ def detector_features(
 # the GIL (LOF's neighbour search) between this thread and a helper, so both
 # cores work on one large request; below it the hand-over costs more.
 SPLIT_ROWS = 256
-_helper: ThreadPoolExecutor | None = None
-_helper_lock = threading.Lock()
 
 
+@cache
 def _helper_thread() -> ThreadPoolExecutor:
-    global _helper
-    with _helper_lock:
-        if _helper is None:
-            _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-helper")
-        return _helper
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-helper")
 
 
 def score_rows(
