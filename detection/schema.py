@@ -229,6 +229,9 @@ class InvalidTransactions(ValueError):
 
 
 _ITEM = TypeAdapter(TransactionIn)
+_BATCH = TypeAdapter(list[TransactionIn])
+# What pydantic says of a list item that is not an object at all.
+_NOT_AN_OBJECT = {"model_type", "model_attributes_type", "dict_type"}
 
 
 def _message(error: Mapping[str, Any]) -> str:
@@ -251,17 +254,31 @@ def _message(error: Mapping[str, Any]) -> str:
     return message[0].lower() + message[1:] if message else message
 
 
+def _field_error(error: Mapping[str, Any], index: int | None) -> FieldError:
+    loc = [part for part in error["loc"] if isinstance(part, str)]
+    if not loc:
+        field = "__all__"
+    elif error["type"] == "extra_forbidden":
+        field = loc[0]  # the name as given: that is what the sender has to remove
+    else:
+        field = CANONICAL_NAMES.get(loc[0], loc[0])
+    return FieldError(field=field, message=_message(error), index=index)
+
+
 def _errors_of(exc: ValidationError, index: int | None) -> list[FieldError]:
+    return [_field_error(error, index) for error in exc.errors(include_url=False)]
+
+
+def _batch_errors(exc: ValidationError) -> list[FieldError]:
+    """The errors of a list of items, each indexed by the position its
+    location starts with."""
     errors = []
     for error in exc.errors(include_url=False):
-        loc = [part for part in error["loc"] if isinstance(part, str)]
-        if not loc:
-            field = "__all__"
-        elif error["type"] == "extra_forbidden":
-            field = loc[0]  # the name as given: that is what the sender has to remove
+        position, *inside = error["loc"]
+        if not inside and error["type"] in _NOT_AN_OBJECT:
+            errors.append(FieldError("__all__", "expected an object", int(position)))
         else:
-            field = CANONICAL_NAMES.get(loc[0], loc[0])
-        errors.append(FieldError(field=field, message=_message(error), index=index))
+            errors.append(_field_error(error, int(position)))
     return errors
 
 
@@ -290,19 +307,15 @@ def validate_batch(items: Any, *, max_items: int) -> list[TransactionIn]:
         raise InvalidTransactions(
             [FieldError("__all__", f"at most {max_items} transactions per request")]
         )
-    valid: list[TransactionIn] = []
-    errors: list[FieldError] = []
-    for index, item in enumerate(items):
-        if not isinstance(item, Mapping):
-            errors.append(FieldError("__all__", "expected an object", index))
-            continue
-        try:
-            valid.append(_ITEM.validate_python(item))
-        except ValidationError as exc:
-            errors.extend(_errors_of(exc, index))
-    errors.extend(_duplicate_errors(valid if not errors else _ids_of(items)))
-    if errors:
-        raise InvalidTransactions(errors)
+    # The whole list in one call: per item from Python, the calls and checks
+    # around pydantic cost 2 of a 1,000-item batch's 12 ms.
+    try:
+        valid = _BATCH.validate_python(items)
+    except ValidationError as exc:
+        raise InvalidTransactions(_batch_errors(exc) + _duplicate_errors(_ids_of(items))) from None
+    duplicates = _duplicate_errors(valid)
+    if duplicates:
+        raise InvalidTransactions(duplicates)
     return valid
 
 

@@ -495,6 +495,14 @@ def test_it_indexes_each_error_by_its_item():
         (3, "amount"),
         (3, "channel"),
     ]
+    assert {"field": "__all__", "message": "expected an object", "index": 2} in errors
+
+
+@pytest.mark.parametrize("item", [42, None, [], ["a"], True, 1.5])
+def test_it_names_an_item_that_is_not_an_object(item):
+    errors = _batch_errors([_valid(transaction_id="TX0"), item])
+
+    assert errors == [{"field": "__all__", "message": "expected an object", "index": 1}]
 
 
 def test_it_refuses_duplicate_ids_inside_a_batch():
