@@ -20,8 +20,8 @@ from detection.schema import FIELDS, TransactionIn
 TRANSACTION_COLUMNS = (*FIELDS, "received_at")
 # What scoring adds to a row it stores (transactions_insert's ``scored``).
 SCORED_COLUMNS = ("merchant_novelty", "flagged")
-# Bound parameters per multi-row INSERT: PostgreSQL allows 65,535 and SQLite
-# 32,766 a statement; stay well under both.
+# Bound parameters per multi-row INSERT on SQLite, which allows 32,766 a
+# statement (PostgreSQL takes a batch as one array per column).
 _PARAMETERS_PER_STATEMENT = 32_000
 # From this many rows on, SQLite inserts them as the bulk path does; fewer go
 # in one statement, which costs a single transaction 3 statements less.
