@@ -216,14 +216,6 @@ def _window_counts_sql() -> str:
     )
 
 
-@sql.statement
-def _stored_pks_sql() -> str:
-    return (
-        f"SELECT {sql.quote('id')} FROM {sql.quote(Transaction._meta.db_table)} "
-        f"WHERE {sql.in_list(sql.quote('transaction_id'))}"
-    )
-
-
 def latest_pk() -> int:
     """The highest primary key stored (0 when there is none)."""
     [(latest,)] = sql.fetch(_latest_pk_sql(), [])
@@ -250,12 +242,6 @@ def window_counts(
         ],
     )
     return {account: (int(count), int(highest)) for account, count, highest in rows}
-
-
-def primary_keys_of(*, transaction_ids: Iterable[str]) -> np.ndarray:
-    """The primary keys of those of these transaction ids that are stored."""
-    rows = sql.fetch(_stored_pks_sql(), [sql.list_param(transaction_ids)])
-    return np.array([pk for (pk,) in rows], dtype=np.int64)
 
 
 def stored_transactions(*, transaction_ids: Iterable[str]) -> Columns:

@@ -38,7 +38,7 @@ from detection.features import Columns, columns_length
 from detection.history import (
     account_history,
     latest_pk,
-    primary_keys_of,
+    stored_transactions,
     transactions_after,
     window_counts,
 )
@@ -281,7 +281,7 @@ def recent_history(
         metrics.record_history(read=columns_length(history), held=0)
         return history
     if stored_pks is None:
-        stored_pks = primary_keys_of(transaction_ids=transaction_ids.tolist())
+        stored_pks = stored_transactions(transaction_ids=transaction_ids.tolist())["pk"]
     return _process_cache().history(
         account_ids=accounts, since=since, before=before, exclude_pks=stored_pks
     )
