@@ -450,12 +450,11 @@ def _score_batch(
     if persist:
         novelty = features.for_reasons["merchant_novelty"]
         all_models = set(detectors) == set(Algorithm.values)
-        new = np.flatnonzero(targets["pk"] < 0)
         novelties, flagged = novelty.tolist(), verdicts.flagged.tolist()
         # Written in id order whatever the request's order, so requests with
         # overlapping ids take their row locks in one order and cannot
         # deadlock each other (PostgreSQL).
-        new = sorted(new.tolist(), key=ids.__getitem__)
+        new = sorted(np.flatnonzero(targets["pk"] < 0).tolist(), key=ids.__getitem__)
         with _write_turn(), transaction.atomic():
             inserted = transactions_insert(
                 items=[items[i] for i in new],
