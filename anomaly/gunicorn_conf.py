@@ -34,9 +34,11 @@ starting gunicorn (Makefile, Dockerfile, by hand). The master empties the
 directory when it starts, so counters restart with the service, and removes a
 dead worker's live gauges in ``child_exit``.
 
-Each worker loads the active models as it starts (``post_worker_init``), so
-its first request is not the one that pays seconds for scikit-learn's import
-and the artifacts' verification.
+Each worker loads the active models and every view as it starts, then
+freezes the garbage collector's view of them (``post_worker_init``, see
+``anomaly.warmup``): its first request is not the one that pays seconds for
+scikit-learn's import and the artifacts' verification, and no later request
+pays for the collector walking them.
 
 Logging: no access log (``anomaly.middleware`` logs each request with more
 fields); gunicorn's own messages use the application's JSON formatter, taken
@@ -103,16 +105,10 @@ def when_ready(server: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    # The application is loaded; load the active models too before serving.
-    from django.db import connections
+    # The application is loaded: warm up the rest before serving.
+    from anomaly.warmup import worker_warm_up
 
-    from detection.registry import detectors_preload
-
-    try:
-        detectors_preload()
-    finally:
-        # Requests run in the worker's threads, each with its own connection.
-        connections.close_all()
+    worker_warm_up()
 
 
 def child_exit(server: Any, worker: Any) -> None:
