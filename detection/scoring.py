@@ -171,22 +171,22 @@ def detector_features(
     rows: np.ndarray | slice | None = None,
     merchant_recent: Columns | None = None,
 ) -> DetectorFeatures:
-    """Features of ``frame`` (history and targets together) for each detector,
-    kept for ``rows`` only when given."""
+    """Features of ``frame`` (history and targets together) for each detector:
+    of its ``rows`` only when given, every row being history to them."""
     by_profile: dict[str, Columns] = {}
     profile_of: dict[str, str] = {}
     for algorithm, detector in detectors.items():
         # A profile without a fingerprint is never shared.
         key = detector.merchant_stats.fingerprint or algorithm
         if key not in by_profile:
-            features = compute_features(
+            by_profile[key] = compute_features(
                 frame,
                 lookback=lookback_seconds(),
                 merchant_stats=detector.merchant_stats,
                 merchant_recent=merchant_recent,
                 calendar=needs_calendar(detector.features),
+                rows=rows,
             )
-            by_profile[key] = features if rows is None else columns_take(features, rows)
         profile_of[algorithm] = key
     newest = max(detectors, key=lambda algorithm: detectors[algorithm].version_id)
     return DetectorFeatures(by_profile, profile_of, profile_of[newest])

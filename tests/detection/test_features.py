@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from detection.features import (
 )
 from detection.history import frame_from_items
 from detection.models import TransactionType
-from tests.factories import habitual_items, item
+from tests.factories import START, habitual_items, item
 
 DAY = 86400
 LOOKBACK = 90 * DAY
@@ -180,6 +181,53 @@ def test_it_gives_the_same_features_to_the_same_rows_in_any_input_order():
     n = len(items)
     for i in range(n):
         assert row(forward, i) == pytest.approx(row(backward, n - 1 - i))
+
+
+def test_it_gives_the_rows_asked_for_the_very_features_of_a_full_pass():
+    items = habitual_items(accounts=8, per_account=30, seed=9)
+    # Big first spends at one merchant by several accounts within hours: the
+    # later ones' merchant burst adds up earlier ones that are not asked for.
+    items += [
+        item(
+            transaction_id=f"BURST{i}",
+            account_id=f"AC{i:05d}",
+            amount="900.00",
+            merchant_id="M999",
+            timestamp=(START + timedelta(days=20, hours=i)).isoformat(),
+        )
+        for i in range(6)
+    ]
+    frame = frame_from_items(items)
+    stats = MerchantStats.fit(frame["merchant_id"], frame["amount"], frame["account_id"])
+    # A stored transaction of another account at M999, and one at a merchant
+    # the frame has never seen.
+    recent = {
+        "merchant_id": np.array(["M999", "M777"], dtype=object),
+        "ts": frame["ts"][-6:-4] - 60,
+        "novelty": np.array([2.5, 4.0]),
+    }
+
+    def features(rows=None):
+        return compute_features(
+            frame, lookback=LOOKBACK, merchant_stats=stats, merchant_recent=recent, rows=rows
+        )
+
+    full = features()
+    assert (full["merchant_burst"][-5:] > 0).all()
+    shuffled = np.random.default_rng(1).permutation(len(items))
+    for rows in (
+        np.arange(len(items) - 3, len(items)),
+        slice(100, 140),
+        shuffled[:25],
+        shuffled,
+        np.array([5, 5, 3]),
+        np.array([], dtype=np.int64),
+    ):
+        part = features(rows)
+        assert set(part) == set(full)
+        for name in full:
+            # Equal to the bit: online scoring must match what training saw.
+            np.testing.assert_array_equal(part[name], full[name][rows], err_msg=name)
 
 
 def test_it_counts_other_accounts_big_first_spends_at_the_merchant():
