@@ -34,6 +34,9 @@ _OFFSET_PRIOR_COUNT = 5.0
 _TIME_BITS = np.int64(34)
 _MAX_GROUP_CODE = 1 << (63 - int(_TIME_BITS))
 _SMALL_FACTORIZE = 256
+# Up to this many rows (an online request's account history), computing every
+# row costs less than finding the few a request needs.
+_SMALL_FRAME = 256
 
 # Inputs a TxFrame carries, in the order the database query returns them.
 COLUMNS: tuple[str, ...] = (
@@ -239,11 +242,8 @@ def _codes_after(values: np.ndarray, uniques: Sequence[object]) -> np.ndarray:
     """Codes of ``values`` continuing a factorisation whose distinct values
     were ``uniques``: what ``_codes`` of both columns concatenated would give
     the second, without hashing the first again."""
-    codes = pd.Index(uniques).get_indexer(values).astype(np.int64)
-    unknown = codes < 0
-    if unknown.any():
-        codes[unknown] = len(uniques) + _codes(values[unknown])
-    return codes
+    known = {value: code for code, value in enumerate(uniques)}
+    return np.fromiter((known.setdefault(v, len(known)) for v in values), np.int64, len(values))
 
 
 def _group_time_order(group: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -255,19 +255,28 @@ def _group_time_order(group: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np
     return order, key[order]
 
 
-def _sorted_positions(order: np.ndarray) -> np.ndarray:
-    """Where each row landed in ``order``."""
-    position = np.empty(len(order), dtype=np.int64)
-    position[order] = np.arange(len(order))
-    return position
-
-
-def _window_bounds(key: np.ndarray, at: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """For rows at sorted positions ``at`` of a (group, time)-sorted key: the
-    first row of their group in [t - width, t) and the first row at time t.
-    Rows in between are their window."""
-    own = key[at]
-    return np.searchsorted(key, own - width, side="left"), np.searchsorted(key, own, side="left")
+def _window_bounds(
+    key: np.ndarray, order: np.ndarray, rows: np.ndarray | None, widths: Sequence[int]
+) -> np.ndarray:
+    """For each of ``rows`` (every row when None), in row order, positions in
+    the (group, time)-sorted ``key``: first the row's own time, where its
+    windows end, then its time minus each of ``widths``, where they start.
+    Rows in between are its windows. One row per bound."""
+    if rows is None:
+        # Sorted queries search faster; the answers then go back to row order.
+        own = key
+    else:
+        position = np.empty(len(order), dtype=np.int64)
+        position[order] = np.arange(len(order))
+        own = key[position[rows]]
+    found = np.searchsorted(
+        key, np.concatenate([own, *(own - width for width in widths)]), side="left"
+    ).reshape(1 + len(widths), len(own))
+    if rows is None:
+        unsorted = np.empty_like(found)
+        unsorted[:, order] = found
+        return unsorted
+    return found
 
 
 def _window_sum(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -287,12 +296,12 @@ def _pair_previous_counts(
     value_codes: Sequence[np.ndarray],
     ts: np.ndarray,
     lookback: int,
-    rows: np.ndarray,
+    rows: np.ndarray | None,
 ) -> np.ndarray:
     """For each kind of value (device, IP, …): how often the account used the
-    row's value in its window, for ``rows``. All kinds go through one sort:
-    each (account, value) pair gets a group code of its own, kinds stacked
-    one after another."""
+    row's value in its window, for ``rows`` (every row when None). All kinds
+    go through one sort: each (account, value) pair gets a group code of its
+    own, kinds stacked one after another."""
     n = len(ts)
     groups = []
     base = np.int64(0)
@@ -306,10 +315,10 @@ def _pair_previous_counts(
         # Too large for the packed sort key: renumber densely.
         group = _codes(group)
     order, key = _group_time_order(group, np.tile(ts, len(value_codes)))
-    kinds = np.arange(len(value_codes), dtype=np.int64)[:, None] * n
-    at = _sorted_positions(order)[(kinds + rows).ravel()]
-    start, end = _window_bounds(key, at, lookback)
-    return (end - start).astype(np.float64).reshape(len(value_codes), len(rows))
+    if rows is not None:
+        rows = (np.arange(len(value_codes), dtype=np.int64)[:, None] * n + rows).ravel()
+    end, start = _window_bounds(key, order, rows, (lookback,))
+    return (end - start).astype(np.float64).reshape(len(value_codes), -1)
 
 
 def _merchant_burst(
@@ -318,11 +327,12 @@ def _merchant_burst(
     merchants: Sequence[object],
     novelty: np.ndarray,
     merchant_recent: Columns | None,
-    rows: np.ndarray,
+    rows: np.ndarray | None,
 ) -> np.ndarray:
     """Sum of merchant_novelty of the merchant's transactions in the window
-    before each of ``rows``: a compromised merchant shows as several accounts,
-    new to it, spending well above their habits within days.
+    before each of ``rows`` (every row of ``frame`` when None): a compromised
+    merchant shows as several accounts, new to it, spending well above their
+    habits within days.
     ``merchant_recent`` adds stored transactions of other accounts that are
     not in ``frame``; ``merchant`` is the frame's merchant codes and
     ``merchants`` the distinct merchants they number."""
@@ -332,18 +342,16 @@ def _merchant_burst(
         ts = np.concatenate([ts, merchant_recent["ts"].astype(np.int64)])
         values = np.concatenate([values, merchant_recent["novelty"].astype(np.float64)])
     order, key = _group_time_order(codes, ts)
-    start, end = _window_bounds(key, _sorted_positions(order)[rows], MERCHANT_BURST_WINDOW)
+    if rows is None and len(ts) > len(novelty):
+        rows = np.arange(len(novelty))
+    end, start = _window_bounds(key, order, rows, (MERCHANT_BURST_WINDOW,))
     return np.log1p(_window_sum(values[order], start, end))
 
 
-def _with_burst_sources(
-    wanted: np.ndarray, merchant: np.ndarray, ts: np.ndarray, n: int
-) -> np.ndarray:
+def _with_burst_sources(wanted: np.ndarray, merchant: np.ndarray, ts: np.ndarray) -> np.ndarray:
     """``wanted`` and every row whose merchant novelty can count in a wanted
     row's merchant burst (same merchant, less than the burst window before
-    it), sorted: the rows whose features must be computed."""
-    if len(wanted) == n:
-        return np.arange(n)
+    it), in row order: the rows whose features must be computed."""
     if not len(wanted):
         return wanted
     sources = (
@@ -378,8 +386,9 @@ def compute_features(
     for, and the few whose merchant novelty their merchant burst adds up, get
     features: a batch of 1,000 scored against 25,000 rows of history pays
     for sorting and summing those rows once, not for 26,000 rows of
-    features. A row's features are the same, to the bit, whichever rows are
-    asked for.
+    features. A row's features do not depend on which rows are asked for:
+    to the bit, but for the merchant burst's last digit (its sums run over
+    the novelty of rows no wanted row needs, left at 0).
     """
     ts = frame["ts"].astype(np.int64)
     n = len(ts)
@@ -392,10 +401,20 @@ def compute_features(
         price = merchant_offset[merchant]
     else:
         price = np.zeros(n)
-    wanted = np.arange(n) if rows is None else np.arange(n)[rows]
-    # The rows computed below; ``pick`` takes the wanted ones out at the end.
-    need = _with_burst_sources(wanted, merchant, ts, n)
-    pick = None if rows is None else np.searchsorted(need, wanted)
+    # ``need``: the rows computed below; ``pick``: where the wanted ones are
+    # among them. Every row, or a small frame, is computed whole (slices are
+    # views: no copies); otherwise only what the wanted rows need.
+    need: np.ndarray | slice
+    if rows is None:
+        need = pick = slice(None)
+    elif n <= _SMALL_FRAME:
+        need, pick = slice(None), rows
+    else:
+        wanted = np.arange(n)[rows]
+        need = _with_burst_sources(wanted, merchant, ts)
+        pick = np.searchsorted(need, wanted)
+    # The same rows as indexes, None for all of them.
+    needed = None if isinstance(need, slice) else need
 
     out: dict[str, np.ndarray] = {}
     days = ts[need] // DAY
@@ -415,11 +434,10 @@ def compute_features(
         z_merchant = (log_amount[need] - merchant_mean[codes]) / merchant_std[codes]
         out["merchant_amount_z"] = np.clip(z_merchant, -10, 10)
     else:
-        out["merchant_amount_z"] = np.zeros(len(need))
+        out["merchant_amount_z"] = np.zeros(len(out["log_amount"]))
 
     # --- per-account windows over (account, time) order -------------------
     order, key = _group_time_order(account, ts)
-    at = _sorted_positions(order)[need]
     # Amounts with the merchant's price level taken out: 80 at a dear merchant
     # and 30 at a cheap one can both be this account's usual spending.
     adjusted = log_amount - price
@@ -429,10 +447,7 @@ def compute_features(
     log_duration = np.log1p(duration)
     # Every window ends where the row's time begins; one search finds all ends
     # and starts (numpy's per-call cost dominates a single request's features).
-    own = key[at]
-    end, start, hour_start, day_start = np.searchsorted(
-        key, np.concatenate([own, own - lookback, own - HOUR, own - DAY]), side="left"
-    ).reshape(4, len(need))
+    end, start, hour_start, day_start = _window_bounds(key, order, needed, (lookback, HOUR, DAY))
     count = (end - start).astype(np.float64)
     has_history = count > 0
     safe_count = np.maximum(count, 1.0)
@@ -498,7 +513,7 @@ def compute_features(
         _codes(frame["location"]),
         merchant,
     ]
-    used = _pair_previous_counts(account, value_codes, ts, lookback, need)
+    used = _pair_previous_counts(account, value_codes, ts, lookback, needed)
     seen_before = count > 0
     shares = np.where(seen_before, used / np.maximum(count, 1.0), 1.0)
     new = (seen_before & (used == 0)).astype(np.float64)
@@ -515,13 +530,11 @@ def compute_features(
     novelty = np.zeros(n)
     novelty[need] = out["merchant_novelty"]
     out["merchant_burst"] = _merchant_burst(
-        frame, merchant, merchants, novelty, merchant_recent, need
+        frame, merchant, merchants, novelty, merchant_recent, needed
     )
     out["login_attempts"] = frame["login_attempts"][need].astype(np.float64)
     out["log_duration"] = row_log_duration
-    return {
-        name: out[name] if pick is None else out[name][pick] for name in ALL_FEATURES if name in out
-    }
+    return {name: out[name][pick] for name in ALL_FEATURES if name in out}
 
 
 def _calendar_features(days: np.ndarray, hour: np.ndarray) -> Columns:
