@@ -91,12 +91,25 @@ def build_logging_config(*, log_dir: Path, level: str) -> dict[str, Any]:
 def ecs_formatter() -> logging.Formatter:
     """The formatter factory named in the config; configures structlog once."""
     configure_structlog()
-    return structlog.stdlib.ProcessorFormatter(
+    return _RenderOnce(
         # Lines from the standard library (Django, gunicorn) also carry the
         # request id bound for the current request.
         foreign_pre_chain=[structlog.contextvars.merge_contextvars],
         processors=[ecs_processor, render_json],
     )
+
+
+class _RenderOnce(structlog.stdlib.ProcessorFormatter):
+    """Renders a record once, however many handlers write it: stdout and the
+    file each asked for the whole processor chain again, a tenth of a
+    single-transaction request."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        rendered = getattr(record, "_ecs_line", None)
+        if rendered is None or rendered[0] is not self:
+            rendered = (self, super().format(record))
+            record._ecs_line = rendered  # type: ignore[attr-defined]
+        return rendered[1]
 
 
 def configure_structlog() -> None:

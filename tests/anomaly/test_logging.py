@@ -212,3 +212,17 @@ def test_it_logs_to_stdout_only_when_the_log_dir_cannot_be_created(tmp_path):
         "model.activated",
     ]
     assert "logging to stdout only" in result.stderr
+
+
+def test_it_renders_a_record_once_for_every_handler_and_again_for_another_formatter():
+    formatter, other = ecs_formatter(), ecs_formatter()
+    record = logging.LogRecord("anomaly.test", logging.INFO, __file__, 1, "hello %s", ("x",), None)
+
+    first = formatter.format(record)
+
+    # Stdout and the file share one formatter: the second asks for the same text.
+    assert formatter.format(record) is first
+    # A formatter of its own renders afresh, to the same line.
+    again = other.format(record)
+    assert again is not first
+    assert json.loads(again)["message"] == json.loads(first)["message"] == "hello x"
