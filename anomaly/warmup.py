@@ -23,8 +23,7 @@ def worker_warm_up() -> None:
     long as the worker, yet a full collection walked every one of them: about
     190 ms, once every ten batches of 1,000 transactions or so, which made the
     batch's p99 and added 19 ms to its mean. Frozen, a full collection only
-    walks what requests allocate (2 ms). The frozen pages are also never
-    written to, so they stay shared with the master process.
+    walks what requests allocate (2 ms).
     """
     try:
         detectors_preload()
