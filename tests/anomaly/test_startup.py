@@ -8,12 +8,7 @@ since this one has long imported everything.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-BASE_DIR = Path(__file__).resolve().parents[2]
+from tests.anomaly.fresh_interpreter import run_fresh
 
 
 def test_it_starts_django_without_importing_scikit_learn():
@@ -22,14 +17,5 @@ def test_it_starts_django_without_importing_scikit_learn():
         "import anomaly.urls, detection.admin, detection.scoring, detection.training;"
         "print(sorted(m for m in sys.modules if m == 'sklearn' or m.startswith('sklearn.')))"
     )
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="anomaly.settings_test")
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert result.stdout.strip() == "[]"
+    output = run_fresh(script, DJANGO_SETTINGS_MODULE="anomaly.settings_test")
+    assert output.strip() == "[]"

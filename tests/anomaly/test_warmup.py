@@ -5,12 +5,9 @@ change every test after this one."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parents[2]
+from tests.anomaly.fresh_interpreter import run_fresh
 
 
 def _warm_up_worker(tmp_path: Path) -> dict:
@@ -24,24 +21,15 @@ def _warm_up_worker(tmp_path: Path) -> dict:
         " 'views': 'detection.api.predict' in sys.modules,"
         " 'open': [c.alias for c in connections.all() if c.connection is not None]}))"
     )
-    env = dict(
-        os.environ,
+    output = run_fresh(
+        script,
         DJANGO_SETTINGS_MODULE="anomaly.settings",
         DATABASE_URL=f"sqlite:///{tmp_path / 'empty.sqlite3'}",
         ML_ARTIFACTS_DIR=str(tmp_path / "artifacts"),
         LOG_DIR=str(tmp_path / "log"),
         PYTHONWARNINGS="ignore",
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(output.strip().splitlines()[-1])
 
 
 def test_it_loads_the_views_freezes_what_is_loaded_and_closes_connections(tmp_path):
