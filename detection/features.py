@@ -417,30 +417,32 @@ def compute_features(
     needed = None if isinstance(need, slice) else need
 
     out: dict[str, np.ndarray] = {}
-    days = ts[need] // DAY
-    hour = (ts - ts // DAY * DAY) / HOUR
+    days = ts // DAY
+    hour = (ts - days * DAY) / HOUR
     if calendar:
-        out.update(_calendar_features(days, hour[need]))
+        out.update(_calendar_features(days[need], hour[need]))
 
     log_amount = np.log1p(amount)
-    out["log_amount"] = log_amount[need]
+    row_amount, row_log_amount = amount[need], log_amount[need]
+    out["log_amount"] = row_log_amount
     # Balance is recorded after the transaction; amount + balance is what the
     # account held when it was made.
     balance = frame["account_balance"][need].astype(np.float64)
-    out["amount_to_funds"] = amount[need] / np.maximum(amount[need] + balance, 1.0)
+    out["amount_to_funds"] = row_amount / np.maximum(row_amount + balance, 1.0)
     out["high_share_of_funds"] = (out["amount_to_funds"] >= 0.75).astype(np.float64)
     if merchant_stats is not None:
         codes = merchant[need]
-        z_merchant = (log_amount[need] - merchant_mean[codes]) / merchant_std[codes]
+        z_merchant = (row_log_amount - merchant_mean[codes]) / merchant_std[codes]
         out["merchant_amount_z"] = np.clip(z_merchant, -10, 10)
     else:
-        out["merchant_amount_z"] = np.zeros(len(out["log_amount"]))
+        out["merchant_amount_z"] = np.zeros(len(row_log_amount))
 
     # --- per-account windows over (account, time) order -------------------
     order, key = _group_time_order(account, ts)
     # Amounts with the merchant's price level taken out: 80 at a dear merchant
     # and 30 at a cheap one can both be this account's usual spending.
     adjusted = log_amount - price
+    sorted_adjusted = adjusted[order]
     # Circular mean of the hours the account was active: the resultant length
     # says how regular it is, so an irregular account's odd hours matter less.
     angle = 2 * np.pi * hour / 24.0
@@ -458,8 +460,8 @@ def compute_features(
             np.column_stack(
                 [
                     log_amount[order],
-                    adjusted[order],
-                    adjusted[order] ** 2,
+                    sorted_adjusted,
+                    sorted_adjusted**2,
                     log_duration[order],
                     np.sin(angle[order]),
                     np.cos(angle[order]),
@@ -470,7 +472,7 @@ def compute_features(
         )
         / safe_count
     )
-    row_log_amount, row_adjusted = log_amount[need], adjusted[need]
+    row_adjusted = adjusted[need]
     row_ts, row_log_duration = ts[need], log_duration[need]
     vs_account = np.where(has_history, row_log_amount - mean, 0.0)
     adjusted_std = np.sqrt(np.maximum(adjusted_mean_sq - adjusted_mean**2, 0.0))
@@ -483,7 +485,7 @@ def compute_features(
     previous_ts = np.where(has_history, ts[order][np.maximum(end - 1, 0)], row_ts - lookback)
 
     sum_24h = _window_sum(amount[order], day_start, end)
-    typical = np.where(has_history, np.expm1(mean), np.maximum(amount[need], 1.0))
+    typical = np.where(has_history, np.expm1(mean), np.maximum(row_amount, 1.0))
 
     resultant = np.sqrt(sin_mean**2 + cos_mean**2)
     mean_angle = np.arctan2(sin_mean, cos_mean)
