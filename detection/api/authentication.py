@@ -24,8 +24,8 @@ from detection import sql
 # deferred and load on first use, like a ``.only()`` queryset's: building
 # the whole record through ``raw()`` was a tenth of a single-transaction
 # request.
-_LOADED = frozenset({"id", "username", "is_active", "is_staff", "is_superuser"})
 _FLAGS = frozenset({"is_active", "is_staff", "is_superuser"})
+_LOADED = _FLAGS | {"id", "username"}
 
 
 @cache
