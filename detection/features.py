@@ -348,17 +348,23 @@ def _merchant_burst(
     return np.log1p(_window_sum(values[order], start, end))
 
 
-def _with_burst_sources(wanted: np.ndarray, merchant: np.ndarray, ts: np.ndarray) -> np.ndarray:
+def _with_burst_sources(
+    wanted: np.ndarray, merchant: np.ndarray, ts: np.ndarray, transaction_type: np.ndarray
+) -> np.ndarray:
     """``wanted`` and every row whose merchant novelty can count in a wanted
-    row's merchant burst (same merchant, less than the burst window before
-    it), in row order: the rows whose features must be computed."""
+    row's merchant burst (a debit at the same merchant, less than the burst
+    window before it), in row order: the rows whose features must be
+    computed. A credit's novelty is 0 whatever its features: leaving credits
+    out saves a quarter of the sources."""
     if not len(wanted):
         return wanted
-    sources = (
+    near = np.flatnonzero(
         np.isin(merchant, merchant[wanted])
         & (ts >= ts[wanted].min() - MERCHANT_BURST_WINDOW)
         & (ts < ts[wanted].max())
     )
+    sources = np.zeros(len(ts), dtype=bool)
+    sources[near[transaction_type[near] == DEBIT]] = True
     sources[wanted] = True
     return np.flatnonzero(sources)
 
@@ -411,7 +417,7 @@ def compute_features(
         need, pick = slice(None), rows
     else:
         wanted = np.arange(n)[rows]
-        need = _with_burst_sources(wanted, merchant, ts)
+        need = _with_burst_sources(wanted, merchant, ts, frame["transaction_type"])
         pick = np.searchsorted(need, wanted)
     # The same rows as indexes, None for all of them.
     needed = None if isinstance(need, slice) else need
@@ -528,7 +534,8 @@ def compute_features(
     # from a new source is no such sign, and counting it drowned the signal.
     debit = frame["transaction_type"][need] == DEBIT
     out["merchant_novelty"] = debit * out["new_merchant"] * np.maximum(out["amount_z_account"], 0.0)
-    # Rows outside ``need`` never count in a wanted row's burst.
+    # Rows outside ``need`` are credits (no novelty) or never count in a
+    # wanted row's burst.
     novelty = np.zeros(n)
     novelty[need] = out["merchant_novelty"]
     out["merchant_burst"] = _merchant_burst(

@@ -199,6 +199,19 @@ def test_it_gives_the_rows_asked_for_the_very_features_of_a_full_pass(accounts):
         )
         for i in range(6)
     ]
+    later_bursts = slice(len(items) - 5, len(items))
+    # Money in from the same merchant meanwhile: no novelty, so not a source.
+    items += [
+        item(
+            transaction_id=f"REFUND{i}",
+            account_id=f"AC{i:05d}",
+            amount="900.00",
+            merchant_id="M999",
+            transaction_type="Credit",
+            timestamp=(START + timedelta(days=20, hours=i, minutes=30)).isoformat(),
+        )
+        for i in range(2)
+    ]
     # Small frames are computed whole, larger ones only where asked: both ways.
     assert (len(items) > _SMALL_FRAME) == (accounts == 10)
     frame = frame_from_items(items)
@@ -217,7 +230,7 @@ def test_it_gives_the_rows_asked_for_the_very_features_of_a_full_pass(accounts):
         )
 
     full = features()
-    assert (full["merchant_burst"][-5:] > 0).all()
+    assert (full["merchant_burst"][later_bursts] > 0).all()
     shuffled = np.random.default_rng(1).permutation(len(items))
     for rows in (
         np.arange(len(items) - 3, len(items)),
