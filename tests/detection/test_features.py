@@ -199,7 +199,18 @@ def test_it_gives_the_rows_asked_for_the_very_features_of_a_full_pass(accounts):
         )
         for i in range(6)
     ]
-    later_bursts = slice(len(items) - 5, len(items))
+    # Twice in the same second: neither was used "before" the other.
+    items.append(
+        item(
+            transaction_id="BURSTTWIN",
+            account_id="AC00002",
+            amount="900.00",
+            merchant_id="M999",
+            timestamp=(START + timedelta(days=20, hours=2)).isoformat(),
+        )
+    )
+    # Each big first spend after the first one adds up the ones before it.
+    later_bursts = [i for i, x in enumerate(items) if x.transaction_id.startswith("BURST")][1:]
     # Money in from the same merchant meanwhile: no novelty, so not a source.
     items += [
         item(
