@@ -57,6 +57,11 @@ COLUMNS: tuple[str, ...] = (
     "account_balance",
 )
 
+# What compute_features reads of a frame.
+FEATURE_INPUTS: tuple[str, ...] = tuple(
+    name for name in COLUMNS if name not in ("transaction_id", "channel", "customer_age")
+)
+
 # The earlier system's calendar features (day-of-month cosine fixed). No model
 # uses them (see MODEL_FEATURES), so scoring skips them unless a model asks.
 CALENDAR_FEATURES: tuple[str, ...] = (
@@ -416,10 +421,12 @@ def compute_features(
     merchant_recent: Columns | None = None,
     calendar: bool = True,
     rows: np.ndarray | slice | None = None,
+    vocabularies: Mapping[str, Sequence[str]] | None = None,
 ) -> Columns:
-    """All features of the ``rows`` of ``frame`` (columns ``COLUMNS``; every
-    row when None), in that order; without ``calendar``, all but
-    CALENDAR_FEATURES.
+    """All features of the ``rows`` of ``frame`` (columns ``FEATURE_INPUTS``;
+    every row when None), in that order; without ``calendar``, all but
+    CALENDAR_FEATURES. A text column may come as integer codes into its
+    ``vocabularies`` entry: the features are the same, to the bit.
 
     Every row of ``frame`` is history to the others, but only the rows asked
     for, and the few whose merchant novelty their merchant burst adds up, get
@@ -435,6 +442,9 @@ def compute_features(
     duration = frame["duration_seconds"].astype(np.float64)
     account = _codes(frame["account_id"])
     merchant, merchants = _factorize(frame["merchant_id"])
+    if vocabularies and "merchant_id" in vocabularies:
+        texts = vocabularies["merchant_id"]
+        merchants = [texts[code] for code in merchants]
     if merchant_stats is not None:
         merchant_mean, merchant_std, merchant_offset = merchant_stats.of(merchants)
         price = merchant_offset[merchant]

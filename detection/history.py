@@ -10,7 +10,7 @@ from django.db import connections
 from django.db.models import F, FloatField, Func, IntegerField, QuerySet
 
 from detection import sql
-from detection.features import COLUMNS, Columns
+from detection.features import COLUMNS, FEATURE_INPUTS, Columns
 from detection.models import Transaction
 from detection.schema import TransactionIn
 
@@ -78,7 +78,9 @@ _DTYPES = {
 # The features never read these: reads that only feed the features (history,
 # training, batch scoring) fill them with blanks instead of fetching them, so
 # a large read builds a fifth fewer Python objects (the unique ids above all).
-_NOT_FEATURE_INPUTS = {"transaction_id": "", "channel": "", "customer_age": 0}
+_NOT_FEATURE_INPUTS = {
+    name: 0 if name in _DTYPES else "" for name in COLUMNS if name not in FEATURE_INPUTS
+}
 _FEATURE_INPUT_COLUMNS = tuple(name for name in _FRAME_COLUMNS if name not in _NOT_FEATURE_INPUTS)
 
 

@@ -18,6 +18,12 @@ keeps it exact, not merely fresh:
   still roll back), and a highest key below the watermark (a database emptied
   or restored) drops the copy.
 
+The copy keeps the text columns the features read (account, city, device,
+IP, merchant) as integer codes, each into its own vocabulary, and hands a
+request its history and the batch coded alike: the features then hash
+integers instead of 25,000 strings per column, and gathering a request's rows
+copies integers instead of references.
+
 Small batches read their accounts directly: for a few hundred rows those two
 extra queries cost more than they save.
 """
@@ -25,7 +31,8 @@ extra queries cost more than they save.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 
@@ -34,7 +41,7 @@ from django.conf import settings
 from django.db import connection
 
 from detection import metrics
-from detection.features import Columns, columns_length
+from detection.features import FEATURE_INPUTS, Columns, columns_concat, columns_length
 from detection.history import (
     account_history,
     latest_pk,
@@ -50,6 +57,58 @@ from detection.history import (
 MIN_ACCOUNTS = 10
 _FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 _NOT_HELD = np.iinfo(np.int64).max
+# Text columns the copy keeps as codes; the account is coded apart, as the
+# copy's own bookkeeping numbers accounts.
+_CODED = ("location", "device_id", "ip_address", "merchant_id")
+_HELD = ("pk", *(name for name in FEATURE_INPUTS if name != "account_id"))
+
+
+class _Vocabulary:
+    """Texts numbered in the order first seen."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, int] = {}
+        # Only ever appended to: a request keeps reading the list it was given
+        # while later ones add to it (a fresh vocabulary replaces it instead).
+        self.texts: list[str] = []
+
+    def encode(self, values: Iterable[str]) -> np.ndarray:
+        code = self.code
+        codes = np.array([code.setdefault(value, len(code)) for value in values], dtype=np.int64)
+        if len(code) > len(self.texts):
+            self.texts.extend(list(code)[len(self.texts) :])
+        return codes
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> _Vocabulary:
+        vocabulary = cls()
+        vocabulary.texts = list(texts)
+        vocabulary.code = {text: i for i, text in enumerate(vocabulary.texts)}
+        return vocabulary
+
+
+@dataclass(frozen=True)
+class FeatureFrame:
+    """A batch's history then the batch itself, as the features take them:
+    ``columns`` (FEATURE_INPUTS) with the batch from ``first_target`` on;
+    the columns named in ``vocabularies`` hold codes into those texts."""
+
+    columns: Columns
+    first_target: int
+    vocabularies: Mapping[str, Sequence[str]]
+
+    def decoded(self) -> Columns:
+        """The columns with every code replaced by its text."""
+        return {
+            name: np.array(self.vocabularies[name], dtype=object)[values]
+            if name in self.vocabularies
+            else values
+            for name, values in self.columns.items()
+        }
+
+    @property
+    def history(self) -> Columns:
+        return {name: values[: self.first_target] for name, values in self.columns.items()}
 
 
 class HistoryCache:
@@ -75,7 +134,8 @@ class HistoryCache:
         self._size = 0
         self._alive = np.zeros(0, dtype=bool)
         self._account = np.zeros(0, dtype=np.int64)
-        self._code: dict[str, int] = {}
+        self._accounts = _Vocabulary()
+        self._vocabularies = {name: _Vocabulary() for name in _CODED}
         self._covered_since = np.zeros(0, dtype=np.int64)
 
     @property
@@ -86,17 +146,18 @@ class HistoryCache:
     def history(
         self,
         *,
-        account_ids: Iterable[str],
+        targets: Columns,
         since: datetime,
         before: datetime,
         exclude_pks: np.ndarray,
-    ) -> Columns:
-        """What ``account_history`` reads, minus the rows with these primary
-        keys, in the order SQLite's index scan gives them. ``since`` and
-        ``before`` are whole seconds, as the copy keeps times (a fraction
-        would make every use read the accounts again)."""
+    ) -> FeatureFrame:
+        """What ``account_history`` reads for the accounts of ``targets``,
+        minus the rows with these primary keys, in the order SQLite's index
+        scan gives them; then ``targets``. ``since`` and ``before`` are whole
+        seconds, as the copy keeps times (a fraction would make every use
+        read the accounts again)."""
         database = (connection.alias, connection.vendor, connection.settings_dict["NAME"])
-        accounts = sorted(set(account_ids))
+        accounts = sorted(set(targets["account_id"].tolist()))
         start, end = int(since.timestamp()), int(before.timestamp())
         with self._lock:
             if database != self._database:
@@ -131,21 +192,38 @@ class HistoryCache:
                 )
             )
             taken = rows[order]
-            result = {name: values[taken] for name, values in self._columns.items()}
+            history = {name: values[taken] for name, values in self._columns.items()}
+            history["account_id"] = self._account[taken]
+            frame = FeatureFrame(
+                columns_concat([history, self._coded(targets)]),
+                first_target=len(taken),
+                vocabularies={
+                    "account_id": self._accounts.texts,
+                    **{name: self._vocabularies[name].texts for name in _CODED},
+                },
+            )
             held = int((taken < self._fresh_from).sum())
             self._compact(horizon=start)
             metrics.record_history(read=self._read, held=held, copy_rows=self._size)
-            return result
+            return frame
+
+    def _coded(self, rows: Columns) -> Columns:
+        """``rows`` as the copy holds them, with the account column."""
+        coded = {name: rows[name] for name in (*_HELD, "account_id")}
+        coded["account_id"] = self._accounts.encode(rows["account_id"])
+        for name in _CODED:
+            coded[name] = self._vocabularies[name].encode(rows[name])
+        return coded
 
     def _codes_of(self, accounts: list[str]) -> np.ndarray:
         """The accounts' codes; an account seen for the first time gets one,
         with nothing held for it yet."""
-        before = len(self._code)
-        codes = [self._code.setdefault(account, len(self._code)) for account in accounts]
-        if len(self._code) > before:
-            unheld = np.full(len(self._code) - before, _NOT_HELD, dtype=np.int64)
+        before = len(self._accounts.texts)
+        codes = self._accounts.encode(accounts)
+        if len(self._accounts.texts) > before:
+            unheld = np.full(len(self._accounts.texts) - before, _NOT_HELD, dtype=np.int64)
             self._covered_since = np.concatenate([self._covered_since, unheld])
-        return np.array(codes, dtype=np.int64)
+        return codes
 
     def _catch_up(self) -> None:
         latest = latest_pk()
@@ -161,7 +239,9 @@ class HistoryCache:
         new = transactions_after(after_pk=watermark, upto_pk=latest)
         self._read += columns_length(new)
         self._watermark = latest
-        known = np.array([account in self._code for account in new["account_id"]], dtype=bool)
+        known = np.array(
+            [account in self._accounts.code for account in new["account_id"]], dtype=bool
+        )
         if self._size:
             # An account read again after the watermark already holds its rows.
             size_pk = self._columns["pk"][: self._size]
@@ -169,8 +249,7 @@ class HistoryCache:
             if len(recent):
                 known &= ~np.isin(new["pk"], recent)
         if known.any():
-            rows = {name: values[known] for name, values in new.items()}
-            self._append(rows, [self._code[a] for a in rows["account_id"]])
+            self._append({name: values[known] for name, values in new.items()})
 
     def _rows_of(self, codes: np.ndarray, start: int, end: int) -> np.ndarray:
         wanted = np.zeros(len(self._covered_since), dtype=bool)
@@ -192,27 +271,30 @@ class HistoryCache:
         return count, highest
 
     def _reload(self, accounts: list[str], since: datetime) -> None:
-        codes = np.array([self._code[account] for account in accounts], dtype=np.int64)
+        codes = self._accounts.encode(accounts)
         dropped = np.zeros(len(self._covered_since), dtype=bool)
         dropped[codes] = True
         self._alive[: self._size] &= ~dropped[self._account[: self._size]]
         fresh = account_history(account_ids=accounts, since=since, before=_FAR_FUTURE)
         self._read += columns_length(fresh)
-        self._append(fresh, [self._code[a] for a in fresh["account_id"]])
+        self._append(fresh)
         self._covered_since[codes] = int(since.timestamp())
 
-    def _append(self, rows: Columns, codes: list[int]) -> None:
-        if not self._columns:
-            self._columns = {name: values[:0].copy() for name, values in rows.items()}
+    def _append(self, rows: Columns) -> None:
+        """Hold these rows (read from the database, every account known)."""
         added = columns_length(rows)
+        coded = self._coded(rows)
+        account = coded.pop("account_id")
+        if not self._columns:
+            self._columns = {name: values[:0].copy() for name, values in coded.items()}
         if not added:
             return
         end = self._size + added
         if end > len(self._alive):
             self._grow(max(end, 2 * len(self._alive), 1024))
-        for name, values in rows.items():
+        for name, values in coded.items():
             self._columns[name][self._size : end] = values
-        self._account[self._size : end] = codes
+        self._account[self._size : end] = account
         self._alive[self._size : end] = True
         self._size = end
 
@@ -244,6 +326,12 @@ class HistoryCache:
             return
         kept = np.flatnonzero(keep)
         self._columns = {name: values[kept] for name, values in self._columns.items()}
+        # Texts only dropped rows used go with them; the rest are numbered
+        # anew. Accounts keep their codes: ``_covered_since`` is by code.
+        for name in _CODED:
+            used, self._columns[name] = np.unique(self._columns[name], return_inverse=True)
+            texts = self._vocabularies[name].texts
+            self._vocabularies[name] = _Vocabulary.of([texts[code] for code in used.tolist()])
         self._account = self._account[kept]
         self._alive = np.ones(len(kept), dtype=bool)
         self._size = len(kept)
@@ -256,17 +344,16 @@ def _process_cache() -> HistoryCache:
 
 def recent_history(
     *,
-    account_ids: np.ndarray,
-    transaction_ids: np.ndarray,
+    targets: Columns,
     stored_pks: np.ndarray | None,
     since: datetime,
     before: datetime,
-) -> Columns:
-    """The accounts' stored transactions in [since, before) except the batch's
-    own (``transaction_ids``; ``stored_pks``: the primary keys of those of them
-    that are stored, None when not known), from this process' copy when it
-    pays off."""
-    accounts = set(account_ids.tolist())
+) -> FeatureFrame:
+    """The stored transactions in [since, before) of the accounts of
+    ``targets``, except the targets' own (``stored_pks``: the primary keys of
+    those of them that are stored, None when not known), then ``targets``:
+    from this process' copy when it pays off."""
+    accounts = set(targets["account_id"].tolist())
     if (
         settings.ML_HISTORY_CACHE_ROWS == 0
         or len(accounts) < MIN_ACCOUNTS
@@ -276,12 +363,17 @@ def recent_history(
             account_ids=accounts,
             since=since,
             before=before,
-            exclude_transaction_ids=transaction_ids,
+            exclude_transaction_ids=targets["transaction_id"],
         )
         metrics.record_history(read=columns_length(history), held=0)
-        return history
+        names = ("pk", *FEATURE_INPUTS)
+        return FeatureFrame(
+            columns_concat([{name: part[name] for name in names} for part in (history, targets)]),
+            first_target=columns_length(history),
+            vocabularies={},
+        )
     if stored_pks is None:
-        stored_pks = stored_transactions(transaction_ids=transaction_ids.tolist())["pk"]
+        stored_pks = stored_transactions(transaction_ids=targets["transaction_id"].tolist())["pk"]
     return _process_cache().history(
-        account_ids=accounts, since=since, before=before, exclude_pks=stored_pks
+        targets=targets, since=since, before=before, exclude_pks=stored_pks
     )

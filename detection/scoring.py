@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -170,9 +170,11 @@ def detector_features(
     *,
     rows: np.ndarray | slice | None = None,
     merchant_recent: Columns | None = None,
+    vocabularies: Mapping[str, Sequence[str]] | None = None,
 ) -> DetectorFeatures:
     """Features of ``frame`` (history and targets together) for each detector:
-    of its ``rows`` only when given, every row being history to them."""
+    of its ``rows`` only when given, every row being history to them. Text
+    columns may be codes into ``vocabularies``."""
     by_profile: dict[str, Columns] = {}
     profile_of: dict[str, str] = {}
     for algorithm, detector in detectors.items():
@@ -186,6 +188,7 @@ def detector_features(
                 merchant_recent=merchant_recent,
                 calendar=needs_calendar(detector.features),
                 rows=rows,
+                vocabularies=vocabularies,
             )
         profile_of[algorithm] = key
     newest = max(detectors, key=lambda algorithm: detectors[algorithm].version_id)
@@ -424,9 +427,8 @@ def _score_batch(
             targets = columns_take(both, np.array([position[tx_id] for tx_id in ids]))
     else:
         stored_pks = None
-    history = recent_history(
-        account_ids=targets["account_id"],
-        transaction_ids=targets["transaction_id"],
+    frame = recent_history(
+        targets=targets,
         stored_pks=stored_pks,
         since=_utc(int(targets["ts"].min()) - lookback_seconds()),
         before=_utc(int(targets["ts"].max()) + 1),
@@ -439,9 +441,10 @@ def _score_batch(
     )
     features = detector_features(
         detectors,
-        columns_concat([history, targets]),
-        rows=slice(columns_length(history), None),
+        frame.columns,
+        rows=slice(frame.first_target, None),
         merchant_recent=recent,
+        vocabularies=frame.vocabularies,
     )
     scores = score_rows(detectors, features, split=True)
     reasons = explain(features.for_reasons, targets, merchant_fraud_counts(targets))

@@ -262,6 +262,42 @@ def test_it_gives_the_rows_asked_for_the_very_features_of_a_full_pass(accounts):
                 np.testing.assert_array_equal(part[name], full[name][rows], err_msg=name)
 
 
+@pytest.mark.parametrize("rows", [None, slice(300, None)], ids=["every row", "some rows"])
+def test_it_gives_the_same_features_for_text_columns_given_as_codes(rows):
+    frame = frame_from_items(habitual_items(accounts=12, per_account=30, seed=4))
+    stats = MerchantStats.fit(frame["merchant_id"], frame["amount"], frame["account_id"])
+    recent = {
+        "merchant_id": frame["merchant_id"][:2].copy(),
+        "ts": frame["ts"][:2] - 60,
+        "novelty": np.array([2.5, 4.0]),
+    }
+    coded, vocabularies = dict(frame), {}
+    rng = np.random.default_rng(3)
+    for name in ("account_id", "location", "device_id", "ip_address", "merchant_id"):
+        # A vocabulary as a worker's copy has it: in its own order, holding
+        # texts this frame does not use.
+        texts = list(dict.fromkeys(frame[name]))
+        texts = [texts[i] for i in rng.permutation(len(texts))] + ["UNUSED1", "UNUSED2"]
+        vocabularies[name] = texts[::-1]
+        position = {text: i for i, text in enumerate(vocabularies[name])}
+        coded[name] = np.array([position[text] for text in frame[name]], dtype=np.int64)
+
+    def features(columns, **extra):
+        return compute_features(
+            columns,
+            lookback=LOOKBACK,
+            merchant_stats=stats,
+            merchant_recent=recent,
+            rows=rows,
+            **extra,
+        )
+
+    texts, codes = features(frame), features(coded, vocabularies=vocabularies)
+    assert texts["merchant_amount_z"].std() > 0
+    for name in texts:
+        np.testing.assert_array_equal(codes[name], texts[name], err_msg=name)
+
+
 def test_it_counts_other_accounts_big_first_spends_at_the_merchant():
     def spender(n, account, when, amount):
         return [

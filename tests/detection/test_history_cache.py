@@ -7,9 +7,9 @@ import pytest
 from django.db import transaction
 from prometheus_client import REGISTRY
 
-from detection.features import Columns
-from detection.history import account_history
-from detection.history_cache import MIN_ACCOUNTS, HistoryCache, recent_history
+from detection.features import FEATURE_INPUTS, Columns
+from detection.history import account_history, frame_from_items
+from detection.history_cache import MIN_ACCOUNTS, FeatureFrame, HistoryCache, recent_history
 from detection.models import Transaction
 from tests.factories import START, habitual_items, item, store
 
@@ -30,21 +30,34 @@ def direct(exclude: tuple[str, ...] = (), **window: datetime) -> Columns:
     )
 
 
+# A transaction of each account, never stored: what asks for their history.
+TARGETS = frame_from_items(
+    [item(transaction_id=f"ASK{a}", account_id=account) for a, account in enumerate(ACCOUNTS)]
+)
+
+
 def held(cache: HistoryCache, exclude_pks: tuple[int, ...] = (), **window: datetime) -> Columns:
-    return cache.history(
-        account_ids=ACCOUNTS,
+    frame = cache.history(
+        targets=TARGETS,
         since=window.get("since", SINCE),
         before=window.get("before", BEFORE),
         exclude_pks=np.array(exclude_pks, dtype=np.int64),
     )
+    return history_of(frame)
+
+
+def history_of(frame: FeatureFrame) -> Columns:
+    """The frame's history, its codes read back as texts."""
+    return {name: values[: frame.first_target] for name, values in frame.decoded().items()}
 
 
 def assert_same(got: Columns, expected: Columns) -> None:
-    """The same rows (PostgreSQL reads them in no particular order)."""
-    assert set(got) == set(expected)
+    """The same rows (PostgreSQL reads them in no particular order), in every
+    column the features read."""
+    assert set(got) == {"pk", *FEATURE_INPUTS}
     assert len(got["pk"]) == len(expected["pk"])
     mine, theirs = np.argsort(got["pk"]), np.argsort(expected["pk"])
-    for name in expected:
+    for name in got:
         np.testing.assert_array_equal(got[name][mine], expected[name][theirs], err_msg=name)
 
 
@@ -160,32 +173,40 @@ def test_batches_of_many_accounts_read_alike_with_and_without_the_copy():
     # Each account's last transaction makes the batch, the rest its history.
     batch = items[5::6]
     stored = store([i for i in items if i not in batch])
-    targets = {
-        "account_ids": np.array([i.account_id for i in batch], dtype=object),
-        "transaction_ids": np.array([i.transaction_id for i in batch], dtype=object),
-    }
+    targets = frame_from_items(batch)
     window = {"since": SINCE, "before": BEFORE}
     # Not stored by the request (persist=false), yet one of its ids is stored:
     # left out all the same.
-    targets["transaction_ids"][0] = items[0].transaction_id
+    targets["transaction_id"][0] = items[0].transaction_id
     for _ in range(2):
-        got = recent_history(**targets, stored_pks=None, **window)
+        frame = recent_history(targets=targets, stored_pks=None, **window)
+        got = history_of(frame)
         assert stored[items[0].transaction_id] not in got["pk"]
         assert_same(
             got,
             account_history(
-                account_ids=targets["account_ids"],
-                exclude_transaction_ids=targets["transaction_ids"],
+                account_ids=targets["account_id"],
+                exclude_transaction_ids=targets["transaction_id"],
                 **window,
             ),
         )
+        # Then the batch itself, coded alike.
+        batch_part = {
+            name: values[frame.first_target :] for name, values in frame.decoded().items()
+        }
+        for name in batch_part:
+            np.testing.assert_array_equal(batch_part[name], targets[name], err_msg=name)
 
 
 def test_nothing_read_inside_a_transaction_is_kept(settings):
     accounts = [f"AC{a:05d}" for a in range(MIN_ACCOUNTS)]
     args = {
-        "account_ids": np.array(accounts, dtype=object),
-        "transaction_ids": np.array([], dtype=object),
+        "targets": frame_from_items(
+            [
+                item(transaction_id=f"ASK{a}", account_id=account)
+                for a, account in enumerate(accounts)
+            ]
+        ),
         "stored_pks": np.array([], dtype=np.int64),
         "since": datetime(2024, 1, 1, tzinfo=UTC),
         "before": datetime(2025, 1, 1, tzinfo=UTC),
@@ -193,10 +214,10 @@ def test_nothing_read_inside_a_transaction_is_kept(settings):
     rolled_back = habitual_items(accounts=MIN_ACCOUNTS, per_account=3, seed=1)
     with pytest.raises(RuntimeError), transaction.atomic():
         store(rolled_back)
-        assert len(recent_history(**args)["pk"]) == len(rolled_back)
+        assert recent_history(**args).first_target == len(rolled_back)
         raise RuntimeError("roll back")
     # SQLite hands the rolled-back keys out again, to different rows.
     kept = habitual_items(accounts=MIN_ACCOUNTS, per_account=3, seed=2)
     store(kept)
-    got = recent_history(**args)
+    got = recent_history(**args).history
     assert sorted(got["amount"]) == sorted(float(i.amount) for i in kept)
