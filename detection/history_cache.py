@@ -8,10 +8,12 @@ keeps it exact, not merely fresh:
 
 * before each use it reads the rows committed since its last read, by primary
   key (``pk > watermark``);
-* it then asks the database how many rows each of the batch's accounts has in
-  the window and their highest primary key (answered from the
-  ``(account_id, timestamp)`` index alone) and reads again every account whose
-  copy differs: a row deleted, or committed on PostgreSQL after a higher id;
+* it then asks the database how many rows the batch's accounts have in the
+  window and the sum of their primary keys (answered from the
+  ``(account_id, timestamp)`` index alone). Only when that differs from the
+  copy (a row deleted, or committed on PostgreSQL after a higher id) does it
+  ask for each account's count and highest key, and read again every account
+  whose copy differs;
 * the columns the features read never change once a transaction is stored,
   and no primary key is given to two rows, except the key of a row that was
   rolled back. So nothing read inside an atomic block is kept (its rows could
@@ -48,6 +50,7 @@ from detection.history import (
     stored_transactions,
     transactions_after,
     window_counts,
+    window_totals,
 )
 
 # Below this many accounts a batch reads its history directly. The copy costs
@@ -167,18 +170,17 @@ class HistoryCache:
             self._read, self._fresh_from = 0, self._size
             self._catch_up()
             codes = self._codes_of(accounts)
-            stored = window_counts(account_ids=accounts, since=since, before=before)
-            rows = self._rows_of(codes, start, end)
-            held_count, held_highest = self._tally(rows, codes)
-            stale = [
+            uncovered = [
                 account
                 for i, account in enumerate(accounts)
                 if self._covered_since[codes[i]] > start
-                or (int(held_count[i]), int(held_highest[i])) != stored.get(account, (0, -1))
             ]
-            if stale:
-                self._reload(stale, since)
-                rows = self._rows_of(codes, start, end)
+            if uncovered:
+                self._reload(uncovered, since)
+            rows = self._rows_of(codes, start, end)
+            held = (len(rows), int(self._columns["pk"][rows].sum()))
+            if held != window_totals(account_ids=accounts, since=since, before=before):
+                rows = self._reload_changed(accounts, codes, rows, since, before)
             rows = rows[~np.isin(self._columns["pk"][rows], exclude_pks)]
             # Accounts in id order, each by time then key: as the direct read
             # returns them, so the features' sums add up in the same order.
@@ -258,6 +260,28 @@ class HistoryCache:
         ts = self._columns["ts"][:size] if size else np.zeros(0, dtype=np.int64)
         mask = self._alive[:size] & wanted[self._account[:size]] & (ts >= start) & (ts < end)
         return np.flatnonzero(mask)
+
+    def _reload_changed(
+        self,
+        accounts: list[str],
+        codes: np.ndarray,
+        rows: np.ndarray,
+        since: datetime,
+        before: datetime,
+    ) -> np.ndarray:
+        """Read again the accounts whose held ``rows`` in [since, before)
+        differ from what is stored; the rows held then."""
+        stored = window_counts(account_ids=accounts, since=since, before=before)
+        held_count, held_highest = self._tally(rows, codes)
+        stale = [
+            account
+            for i, account in enumerate(accounts)
+            if (int(held_count[i]), int(held_highest[i])) != stored.get(account, (0, -1))
+        ]
+        if not stale:
+            return rows
+        self._reload(stale, since)
+        return self._rows_of(codes, int(since.timestamp()), int(before.timestamp()))
 
     def _tally(self, rows: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per requested account (in ``codes`` order): rows held and their
