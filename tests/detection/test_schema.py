@@ -219,6 +219,29 @@ def test_it_refuses_nan_and_infinity(field, value):
     assert "finite number" in error.message
 
 
+def _outcome(data: dict[str, Any]) -> Any:
+    try:
+        return validate_transaction(data)
+    except InvalidTransactions as exc:
+        return exc.errors
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    field=st.sampled_from(["amount", "account_balance"]),
+    value=st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.floats(min_value=-1, max_value=2e7).map(lambda x: round(x, 2)),
+        st.integers(min_value=-(10**8), max_value=10**8),
+        st.sampled_from([0.0, -0.0, 1e-05, 0.001, 1e6, 1e6 + 0.01, 1e7, 1e7 + 0.01, 5.0]),
+    ),
+)
+def test_it_takes_a_json_number_as_it_takes_the_same_number_written_out(field, value):
+    # JSON numbers skip the full checks when plainly valid: the outcome must
+    # be the one the full checks give the number's text.
+    assert _outcome(_valid(**{field: value})) == _outcome(_valid(**{field: repr(value)}))
+
+
 @pytest.mark.parametrize(
     "field", ["amount", "account_balance", "customer_age", "duration_seconds", "login_attempts"]
 )
