@@ -28,6 +28,15 @@ def explain(features: Columns, frame: Columns, merchant_frauds: np.ndarray) -> l
     funds = features["amount_to_funds"]
     hour_dev = features["hour_deviation"]
     merchant_z = features["merchant_amount_z"]
+    # Sentences read single values: from lists, which index and format several
+    # times faster than numpy arrays.
+    ratios, counts, logins, shares = (
+        amount_ratio.tolist(),
+        count_1h.tolist(),
+        login.tolist(),
+        funds.tolist(),
+    )
+    frauds = merchant_frauds.tolist()
     location = frame["location"]
     merchant = frame["merchant_id"]
 
@@ -36,7 +45,7 @@ def explain(features: Columns, frame: Columns, merchant_frauds: np.ndarray) -> l
         (
             history & (amount_ratio >= 3),
             np.log(np.maximum(amount_ratio, 1)),
-            lambda i: f"amount is {_fmt_ratio(amount_ratio[i])}x this account's typical amount",
+            lambda i: f"amount is {_fmt_ratio(ratios[i])}x this account's typical amount",
         ),
         (
             features["new_device"] > 0,
@@ -61,13 +70,13 @@ def explain(features: Columns, frame: Columns, merchant_frauds: np.ndarray) -> l
         (
             count_1h >= 3,
             count_1h / 2.0,
-            lambda i: f"{count_1h[i]} transactions by this account in the hour before",
+            lambda i: f"{counts[i]} transactions by this account in the hour before",
         ),
-        (login >= 3, login / 2.0, lambda i: f"{login[i]} login attempts"),
+        (login >= 3, login / 2.0, lambda i: f"{logins[i]} login attempts"),
         (
             funds >= 0.75,
             funds * 2.5,
-            lambda i: f"amount is {funds[i]:.0%} of the account's funds",
+            lambda i: f"amount is {shares[i]:.0%} of the account's funds",
         ),
         (
             hour_dev >= 1.0,
@@ -83,17 +92,19 @@ def explain(features: Columns, frame: Columns, merchant_frauds: np.ndarray) -> l
             merchant_frauds > 0,
             2.0 + merchant_frauds,
             lambda i: (
-                f"{merchant_frauds[i]} confirmed fraud{'s' if merchant_frauds[i] > 1 else ''} "
+                f"{frauds[i]} confirmed fraud{'s' if frauds[i] > 1 else ''} "
                 f"at merchant {merchant[i]} in the last 30 days"
             ),
         ),
         (~history, np.full(n, 0.5), lambda i: "first transaction seen for this account"),
     ]
     masks = np.vstack([mask for mask, _, _ in rules])
+    # Rules that did not fire sort after every one that did; ties keep the
+    # rules' order. One sort for all rows.
     strengths = np.where(masks, np.vstack([strength for _, strength, _ in rules]), -np.inf)
-    out: list[list[str]] = [[] for _ in range(n)]
-    # Most rows trip no rule; only those that do pay for building sentences.
-    for i in np.flatnonzero(masks.any(axis=0)):
-        fired = [r for r in np.argsort(-strengths[:, i], kind="stable") if masks[r, i]]
-        out[i] = [rules[r][2](i) for r in fired[:MAX_REASONS]]
-    return out
+    ranked = np.argsort(-strengths, axis=0, kind="stable").T.tolist()
+    fired = np.minimum(masks.sum(axis=0), MAX_REASONS).tolist()
+    sentences = [sentence for _, _, sentence in rules]
+    return [
+        [sentences[rule](i) for rule in ranked[i][: fired[i]]] if fired[i] else [] for i in range(n)
+    ]
