@@ -244,14 +244,53 @@ class HistoryCache:
         known = np.array(
             [account in self._accounts.code for account in new["account_id"]], dtype=bool
         )
+        known &= self._not_held_after(watermark, new["pk"])
+        if known.any():
+            self._append(self._coded({name: values[known] for name, values in new.items()}))
+
+    def _not_held_after(self, watermark: int, pks: np.ndarray) -> np.ndarray:
+        """Which of these keys, all above the watermark, the copy does not
+        hold yet: an account read again after the watermark holds its rows."""
+        fresh = np.ones(len(pks), dtype=bool)
         if self._size:
-            # An account read again after the watermark already holds its rows.
             size_pk = self._columns["pk"][: self._size]
             recent = size_pk[(size_pk > watermark) & self._alive[: self._size]]
             if len(recent):
-                known &= ~np.isin(new["pk"], recent)
-        if known.any():
-            self._append({name: values[known] for name, values in new.items()})
+                fresh &= ~np.isin(pks, recent)
+        return fresh
+
+    def hold_stored(self, frame: FeatureFrame, rows: np.ndarray, pks: np.ndarray) -> bool:
+        """Hold the ``rows`` of ``frame``'s batch, just committed under
+        ``pks``, when they are all that was committed since the copy's last
+        read: the keys right above its watermark, without a gap. Then the
+        next request need not read back what this one wrote. Whether it did."""
+        database = (connection.alias, connection.vendor, connection.settings_dict["NAME"])
+        if not len(pks):
+            return False
+        first, last = int(pks.min()), int(pks.max())
+        with self._lock:
+            if (
+                database != self._database
+                or self._watermark != first - 1
+                or last - first + 1 != len(pks)
+                or not self._codes_alike(frame.vocabularies)
+            ):
+                return False
+            batch = {
+                name: values[frame.first_target :][rows] for name, values in frame.columns.items()
+            }
+            batch["pk"] = pks
+            fresh = self._not_held_after(first - 1, pks)
+            self._append({name: values[fresh] for name, values in batch.items()})
+            self._watermark = last
+            return True
+
+    def _codes_alike(self, vocabularies: Mapping[str, Sequence[str]]) -> bool:
+        """Whether codes into these vocabularies are codes into the copy's:
+        a compaction or a new start numbers texts anew."""
+        return vocabularies.get("account_id") is self._accounts.texts and all(
+            vocabularies.get(name) is self._vocabularies[name].texts for name in _CODED
+        )
 
     def _rows_of(self, codes: np.ndarray, start: int, end: int) -> np.ndarray:
         wanted = np.zeros(len(self._covered_since), dtype=bool)
@@ -301,13 +340,13 @@ class HistoryCache:
         self._alive[: self._size] &= ~dropped[self._account[: self._size]]
         fresh = account_history(account_ids=accounts, since=since, before=_FAR_FUTURE)
         self._read += columns_length(fresh)
-        self._append(fresh)
+        self._append(self._coded(fresh))
         self._covered_since[codes] = int(since.timestamp())
 
-    def _append(self, rows: Columns) -> None:
-        """Hold these rows (read from the database, every account known)."""
-        added = columns_length(rows)
-        coded = self._coded(rows)
+    def _append(self, coded: Columns) -> None:
+        """Hold these rows, coded (``_coded``), every account known."""
+        added = columns_length(coded)
+        coded = dict(coded)
         account = coded.pop("account_id")
         if not self._columns:
             self._columns = {name: values[:0].copy() for name, values in coded.items()}
@@ -359,6 +398,13 @@ class HistoryCache:
         self._account = self._account[kept]
         self._alive = np.ones(len(kept), dtype=bool)
         self._size = len(kept)
+
+
+def hold_stored(frame: FeatureFrame, rows: np.ndarray, pks: np.ndarray) -> None:
+    """After a commit: let this process' copy hold the ``rows`` of ``frame``'s
+    batch just stored under ``pks``, when ``frame`` came from the copy."""
+    if frame.vocabularies and not connection.in_atomic_block:
+        _process_cache().hold_stored(frame, rows, pks)
 
 
 @cache

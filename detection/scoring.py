@@ -43,7 +43,7 @@ from detection.history import (
     merchant_recent,
     stored_transactions,
 )
-from detection.history_cache import recent_history
+from detection.history_cache import hold_stored, recent_history
 from detection.models import Algorithm, Prediction, Review, ReviewStatus, Transaction
 from detection.reasons import explain
 from detection.registry import active_detectors
@@ -479,6 +479,8 @@ def _score_batch(
                 all_models=all_models,
                 mark=np.isin(pks, stored_pks),
             )
+        # Committed: the worker's copy can hold them without reading them back.
+        hold_stored(frame, np.array(new, dtype=np.int64), pks[new])
     return _results(detectors, verdicts, stored=persist), len(inserted)
 
 

@@ -153,6 +153,65 @@ def test_it_reads_again_for_a_window_reaching_further_back_than_its_copy(stored)
     assert_same(held(cache, since=SINCE), direct(since=SINCE))
 
 
+def ask_items() -> list:
+    """The transactions behind TARGETS, to store as a request would."""
+    return [
+        item(transaction_id=f"ASK{a}", account_id=account) for a, account in enumerate(ACCOUNTS)
+    ]
+
+
+def window(cache: HistoryCache) -> FeatureFrame:
+    return cache.history(
+        targets=TARGETS, since=SINCE, before=BEFORE, exclude_pks=np.array([], dtype=np.int64)
+    )
+
+
+def test_it_holds_what_its_request_stored_without_reading_it_back(stored):
+    cache = HistoryCache(max_rows=10_000)
+    frame = window(cache)
+    pks = store(ask_items())
+    rows = np.arange(len(ACCOUNTS))
+    assert cache.hold_stored(frame, rows, np.array([pks[f"ASK{a}"] for a in rows]))
+    database = rows_counted("database")
+    got = held(cache)
+    assert rows_counted("database") == database
+    assert set(pks.values()) <= set(got["pk"].tolist())
+    assert_same(got, direct())
+
+
+def test_it_does_not_hold_twice_a_row_another_request_read_meanwhile(stored):
+    cache = HistoryCache(max_rows=10_000)
+    frame = window(cache)
+    pks = store(ask_items())
+    # Between this request's commit and its hold, another thread of the
+    # worker read one of the accounts again, new row included.
+    cache._reload([ACCOUNTS[1]], SINCE)
+    rows = np.arange(len(ACCOUNTS))
+    assert cache.hold_stored(frame, rows, np.array([pks[f"ASK{a}"] for a in rows]))
+    database = rows_counted("database")
+    assert_same(held(cache), direct())
+    # Not held twice: the copy agrees with the database without reading again.
+    assert rows_counted("database") == database
+
+
+def test_it_reads_back_what_it_cannot_tell_apart_from_others_writes(stored):
+    cache = HistoryCache(max_rows=10_000)
+    frame = window(cache)
+    rows = np.arange(len(ACCOUNTS))
+    # Another request committed first: the keys do not follow the watermark.
+    other = store([item(transaction_id="OTHER", account_id="AC00002")])
+    pks = store(ask_items())
+    assert not cache.hold_stored(frame, rows, np.array([pks[f"ASK{a}"] for a in rows]))
+    # A frame numbered by another copy: its codes are not this copy's.
+    elsewhere = window(HistoryCache(max_rows=10_000))
+    held(cache)
+    more = store([item(transaction_id="LATER", account_id="AC00003")])
+    assert not cache.hold_stored(elsewhere, rows[:1], np.array([more["LATER"]]))
+    got = held(cache)
+    assert {other["OTHER"], more["LATER"], *pks.values()} <= set(got["pk"].tolist())
+    assert_same(got, direct())
+
+
 def test_it_starts_again_when_the_table_was_emptied(stored):
     cache = HistoryCache(max_rows=10_000)
     held(cache)
