@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from django.db import connections
@@ -205,27 +206,36 @@ def _after_pk_sql() -> str:
     return f"{_select_sql(features_only=True)} WHERE {pk} > %s AND {pk} <= %s"
 
 
+def _window_sql(aggregates: str, *, per_account: bool) -> str:
+    """``aggregates`` over the rows of a list of accounts in a time window,
+    per account or over all of them. Answered from the (account_id,
+    timestamp) index alone: both databases keep the row's id beside each
+    index entry."""
+    timestamp, account = sql.quote("timestamp"), sql.quote("account_id")
+    return (
+        f"SELECT {f'{account}, ' if per_account else ''}{aggregates} "
+        f"FROM {sql.quote(Transaction._meta.db_table)} "
+        f"WHERE {sql.in_list(account)} AND {timestamp} >= %s AND {timestamp} < %s"
+        f"{f' GROUP BY {account}' if per_account else ''}"
+    )
+
+
 @sql.statement
 def _window_counts_sql() -> str:
-    timestamp, account = sql.quote("timestamp"), sql.quote("account_id")
-    # Answered from the (account_id, timestamp) index alone: both databases
-    # keep the row's id beside each index entry.
-    return (
-        f"SELECT {account}, COUNT(*), MAX({sql.quote('id')}) "
-        f"FROM {sql.quote(Transaction._meta.db_table)} "
-        f"WHERE {sql.in_list(account)} AND {timestamp} >= %s AND {timestamp} < %s "
-        f"GROUP BY {account}"
-    )
+    return _window_sql(f"COUNT(*), MAX({sql.quote('id')})", per_account=True)
 
 
 @sql.statement
 def _window_totals_sql() -> str:
-    timestamp, account = sql.quote("timestamp"), sql.quote("account_id")
-    return (
-        f"SELECT COUNT(*), SUM({sql.quote('id')}) "
-        f"FROM {sql.quote(Transaction._meta.db_table)} "
-        f"WHERE {sql.in_list(account)} AND {timestamp} >= %s AND {timestamp} < %s"
-    )
+    return _window_sql(f"COUNT(*), SUM({sql.quote('id')})", per_account=False)
+
+
+def _window_params(account_ids: Iterable[str], since: datetime, before: datetime) -> list[Any]:
+    return [
+        sql.list_param(sorted(set(account_ids))),
+        sql.datetime_param(since),
+        sql.datetime_param(before),
+    ]
 
 
 def latest_pk() -> int:
@@ -245,14 +255,7 @@ def window_counts(
 ) -> dict[str, tuple[int, int]]:
     """For each of these accounts with stored transactions in [since, before):
     how many there are and the highest primary key among them."""
-    rows = sql.fetch(
-        _window_counts_sql(),
-        [
-            sql.list_param(sorted(set(account_ids))),
-            sql.datetime_param(since),
-            sql.datetime_param(before),
-        ],
-    )
+    rows = sql.fetch(_window_counts_sql(), _window_params(account_ids, since, before))
     return {account: (int(count), int(highest)) for account, count, highest in rows}
 
 
@@ -262,14 +265,7 @@ def window_totals(
     """How many stored transactions these accounts have in [since, before),
     and the sum of their primary keys: ``window_counts`` for all of them at
     once, without grouping (3 ms instead of 5 for a batch of 1,000)."""
-    [(count, total)] = sql.fetch(
-        _window_totals_sql(),
-        [
-            sql.list_param(sorted(set(account_ids))),
-            sql.datetime_param(since),
-            sql.datetime_param(before),
-        ],
-    )
+    [(count, total)] = sql.fetch(_window_totals_sql(), _window_params(account_ids, since, before))
     return int(count), int(total or 0)
 
 

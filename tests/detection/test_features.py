@@ -186,29 +186,21 @@ def test_it_gives_the_same_features_to_the_same_rows_in_any_input_order():
 
 @pytest.mark.parametrize("accounts", [3, 10], ids=["small frame", "rows searched for"])
 def test_it_gives_the_rows_asked_for_the_very_features_of_a_full_pass(accounts):
+    def big_first_spend(transaction_id, account, hours):
+        return item(
+            transaction_id=transaction_id,
+            account_id=f"AC{account:05d}",
+            amount="900.00",
+            merchant_id="M999",
+            timestamp=(START + timedelta(days=20, hours=hours)).isoformat(),
+        )
+
     items = habitual_items(accounts=accounts, per_account=30, seed=9)
     # Big first spends at one merchant by several accounts within hours: the
     # later ones' merchant burst adds up earlier ones that are not asked for.
-    items += [
-        item(
-            transaction_id=f"BURST{i}",
-            account_id=f"AC{i:05d}",
-            amount="900.00",
-            merchant_id="M999",
-            timestamp=(START + timedelta(days=20, hours=i)).isoformat(),
-        )
-        for i in range(6)
-    ]
+    items += [big_first_spend(f"BURST{i}", i, i) for i in range(6)]
     # Twice in the same second: neither was used "before" the other.
-    items.append(
-        item(
-            transaction_id="BURSTTWIN",
-            account_id="AC00002",
-            amount="900.00",
-            merchant_id="M999",
-            timestamp=(START + timedelta(days=20, hours=2)).isoformat(),
-        )
-    )
+    items.append(big_first_spend("BURSTTWIN", 2, 2))
     # Each big first spend after the first one adds up the ones before it.
     later_bursts = [i for i, x in enumerate(items) if x.transaction_id.startswith("BURST")][1:]
     # Money in from the same merchant meanwhile: no novelty, so not a source.
