@@ -75,7 +75,6 @@ class Transaction(models.Model):
         indexes = [
             models.Index(fields=["account_id", "timestamp"], name="tx_account_time"),
             models.Index(fields=["timestamp"], name="tx_time"),
-            models.Index(fields=["merchant_id", "timestamp"], name="tx_merchant_time"),
             # Only the flagged few: scoring sets flagged on every transaction,
             # and a full index made each of those writes update it too (a
             # third of the write's cost). Unflagged listings use tx_time.
@@ -83,7 +82,10 @@ class Transaction(models.Model):
             # Online scoring reads other accounts' recent transactions at a
             # merchant only where they carry novelty (a few in a hundred): the
             # rest add nothing to merchant_burst, and a busy merchant has
-            # thousands of them in its window.
+            # thousands of them in its window. Nothing reads all of a
+            # merchant's transactions (confirmed frauds are found through
+            # their reviews), so no full (merchant, time) index is kept up on
+            # every insert.
             models.Index(
                 fields=["merchant_id", "timestamp"],
                 name="tx_merchant_novel",
