@@ -64,6 +64,8 @@ _NOT_HELD = np.iinfo(np.int64).max
 # copy's own bookkeeping numbers accounts.
 _CODED = ("location", "device_id", "ip_address", "merchant_id")
 _HELD = ("pk", *(name for name in FEATURE_INPUTS if name != "account_id"))
+# Texts a vocabulary may hold beyond twice the rows before it is renumbered.
+_SPARE_TEXTS = 4096
 
 
 class _Vocabulary:
@@ -373,10 +375,17 @@ class HistoryCache:
 
     def _compact(self, *, horizon: int) -> None:
         """Drop dead rows and, when the copy is too big, rows older than
-        ``horizon`` (what the last request needed); empty it if still too big."""
+        ``horizon`` (what the last request needed); empty it if still too big.
+        Also when a vocabulary holds far more texts than rows use them: the
+        batches of requests that store nothing (``persist=false``) add their
+        texts too."""
         size = self._size
         dead = size - int(self._alive[:size].sum())
-        if dead * 2 < size and size <= self.max_rows:
+        bloated = any(
+            len(vocabulary.texts) > 2 * size + _SPARE_TEXTS
+            for vocabulary in self._vocabularies.values()
+        )
+        if dead * 2 < size and size <= self.max_rows and not bloated:
             return
         keep = self._alive[:size].copy()
         if size - dead > self.max_rows:

@@ -212,6 +212,23 @@ def test_it_reads_back_what_it_cannot_tell_apart_from_others_writes(stored):
     assert_same(got, direct())
 
 
+def test_it_forgets_the_texts_of_batches_it_never_held(stored):
+    cache = HistoryCache(max_rows=10_000)
+    # A batch scored without being stored, each row from a device never seen.
+    junk = frame_from_items(
+        [
+            item(transaction_id=f"J{n}", account_id=ACCOUNTS[n % 6], device_id=f"JUNK{n}")
+            for n in range(5000)
+        ]
+    )
+    window = {"since": SINCE, "before": BEFORE, "exclude_pks": np.array([], dtype=np.int64)}
+    assert len(cache.history(targets=junk, **window).vocabularies["device_id"]) > 5000
+    frame = cache.history(targets=TARGETS, **window)
+    held_devices = set(history_of(frame)["device_id"].tolist())
+    assert len(frame.vocabularies["device_id"]) <= len(held_devices) + len(ACCOUNTS)
+    assert_same(history_of(frame), direct())
+
+
 def test_it_starts_again_when_the_table_was_emptied(stored):
     cache = HistoryCache(max_rows=10_000)
     held(cache)
