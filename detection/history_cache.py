@@ -111,9 +111,10 @@ class FeatureFrame:
             for name, values in self.columns.items()
         }
 
-    @property
-    def history(self) -> Columns:
-        return {name: values[: self.first_target] for name, values in self.columns.items()}
+
+def _database_in_use() -> tuple[object, ...]:
+    """Which database this thread's connection reads: a copy holds one's rows."""
+    return (connection.alias, connection.vendor, connection.settings_dict["NAME"])
 
 
 class HistoryCache:
@@ -161,7 +162,7 @@ class HistoryCache:
         scan gives them; then ``targets``. ``since`` and ``before`` are whole
         seconds, as the copy keeps times (a fraction would make every use
         read the accounts again)."""
-        database = (connection.alias, connection.vendor, connection.settings_dict["NAME"])
+        database = _database_in_use()
         accounts = sorted(set(targets["account_id"].tolist()))
         start, end = int(since.timestamp()), int(before.timestamp())
         with self._lock:
@@ -266,7 +267,7 @@ class HistoryCache:
         ``pks``, when they are all that was committed since the copy's last
         read: the keys right above its watermark, without a gap. Then the
         next request need not read back what this one wrote. Whether it did."""
-        database = (connection.alias, connection.vendor, connection.settings_dict["NAME"])
+        database = _database_in_use()
         if not len(pks):
             return False
         first, last = int(pks.min()), int(pks.max())

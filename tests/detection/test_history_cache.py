@@ -295,5 +295,5 @@ def test_nothing_read_inside_a_transaction_is_kept(settings):
     # SQLite hands the rolled-back keys out again, to different rows.
     kept = habitual_items(accounts=MIN_ACCOUNTS, per_account=3, seed=2)
     store(kept)
-    got = recent_history(**args).history
+    got = history_of(recent_history(**args))
     assert sorted(got["amount"]) == sorted(float(i.amount) for i in kept)
