@@ -30,20 +30,30 @@ def direct(exclude: tuple[str, ...] = (), **window: datetime) -> Columns:
     )
 
 
-# A transaction of each account, never stored: what asks for their history.
-TARGETS = frame_from_items(
-    [item(transaction_id=f"ASK{a}", account_id=account) for a, account in enumerate(ACCOUNTS)]
-)
+def ask_items() -> list:
+    """A transaction of each account, never stored unless a test stores it
+    (as a request would): what asks for their history."""
+    return [
+        item(transaction_id=f"ASK{a}", account_id=account) for a, account in enumerate(ACCOUNTS)
+    ]
 
 
-def held(cache: HistoryCache, exclude_pks: tuple[int, ...] = (), **window: datetime) -> Columns:
-    frame = cache.history(
+TARGETS = frame_from_items(ask_items())
+
+
+def frame_of(
+    cache: HistoryCache, exclude_pks: tuple[int, ...] = (), **window: datetime
+) -> FeatureFrame:
+    return cache.history(
         targets=TARGETS,
         since=window.get("since", SINCE),
         before=window.get("before", BEFORE),
         exclude_pks=np.array(exclude_pks, dtype=np.int64),
     )
-    return history_of(frame)
+
+
+def held(cache: HistoryCache, exclude_pks: tuple[int, ...] = (), **window: datetime) -> Columns:
+    return history_of(frame_of(cache, exclude_pks, **window))
 
 
 def history_of(frame: FeatureFrame) -> Columns:
@@ -153,22 +163,9 @@ def test_it_reads_again_for_a_window_reaching_further_back_than_its_copy(stored)
     assert_same(held(cache, since=SINCE), direct(since=SINCE))
 
 
-def ask_items() -> list:
-    """The transactions behind TARGETS, to store as a request would."""
-    return [
-        item(transaction_id=f"ASK{a}", account_id=account) for a, account in enumerate(ACCOUNTS)
-    ]
-
-
-def window(cache: HistoryCache) -> FeatureFrame:
-    return cache.history(
-        targets=TARGETS, since=SINCE, before=BEFORE, exclude_pks=np.array([], dtype=np.int64)
-    )
-
-
 def test_it_holds_what_its_request_stored_without_reading_it_back(stored):
     cache = HistoryCache(max_rows=10_000)
-    frame = window(cache)
+    frame = frame_of(cache)
     pks = store(ask_items())
     rows = np.arange(len(ACCOUNTS))
     assert cache.hold_stored(frame, rows, np.array([pks[f"ASK{a}"] for a in rows]))
@@ -181,7 +178,7 @@ def test_it_holds_what_its_request_stored_without_reading_it_back(stored):
 
 def test_it_does_not_hold_twice_a_row_another_request_read_meanwhile(stored):
     cache = HistoryCache(max_rows=10_000)
-    frame = window(cache)
+    frame = frame_of(cache)
     pks = store(ask_items())
     # Between this request's commit and its hold, another thread of the
     # worker read one of the accounts again, new row included.
@@ -196,14 +193,14 @@ def test_it_does_not_hold_twice_a_row_another_request_read_meanwhile(stored):
 
 def test_it_reads_back_what_it_cannot_tell_apart_from_others_writes(stored):
     cache = HistoryCache(max_rows=10_000)
-    frame = window(cache)
+    frame = frame_of(cache)
     rows = np.arange(len(ACCOUNTS))
     # Another request committed first: the keys do not follow the watermark.
     other = store([item(transaction_id="OTHER", account_id="AC00002")])
     pks = store(ask_items())
     assert not cache.hold_stored(frame, rows, np.array([pks[f"ASK{a}"] for a in rows]))
     # A frame numbered by another copy: its codes are not this copy's.
-    elsewhere = window(HistoryCache(max_rows=10_000))
+    elsewhere = frame_of(HistoryCache(max_rows=10_000))
     held(cache)
     more = store([item(transaction_id="LATER", account_id="AC00003")])
     assert not cache.hold_stored(elsewhere, rows[:1], np.array([more["LATER"]]))
