@@ -30,11 +30,11 @@ def direct(exclude: tuple[str, ...] = (), **window: datetime) -> Columns:
     )
 
 
-def ask_items() -> list:
+def ask_items(accounts: list[str] = ACCOUNTS) -> list:
     """A transaction of each account, never stored unless a test stores it
     (as a request would): what asks for their history."""
     return [
-        item(transaction_id=f"ASK{a}", account_id=account) for a, account in enumerate(ACCOUNTS)
+        item(transaction_id=f"ASK{a}", account_id=account) for a, account in enumerate(accounts)
     ]
 
 
@@ -274,12 +274,7 @@ def test_batches_of_many_accounts_read_alike_with_and_without_the_copy():
 def test_nothing_read_inside_a_transaction_is_kept(settings):
     accounts = [f"AC{a:05d}" for a in range(MIN_ACCOUNTS)]
     args = {
-        "targets": frame_from_items(
-            [
-                item(transaction_id=f"ASK{a}", account_id=account)
-                for a, account in enumerate(accounts)
-            ]
-        ),
+        "targets": frame_from_items(ask_items(accounts)),
         "stored_pks": np.array([], dtype=np.int64),
         "since": datetime(2024, 1, 1, tzinfo=UTC),
         "before": datetime(2025, 1, 1, tzinfo=UTC),
