@@ -206,6 +206,21 @@ def _helper_thread() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-helper")
 
 
+class ModelScores(NamedTuple):
+    """Each detector's scores for a set of rows, and how long each took."""
+
+    scores: dict[str, np.ndarray]
+    seconds: dict[str, float]
+
+    def record(self, detectors: dict[str, Detector]) -> None:
+        """Count the verdicts and the time in the prediction metrics."""
+        for algorithm, scores in self.scores.items():
+            anomalies = int((scores >= detectors[algorithm].threshold).sum())
+            metrics.record_predictions(
+                algorithm, anomalies, len(scores) - anomalies, self.seconds[algorithm]
+            )
+
+
 def score_rows(
     detectors: dict[str, Detector],
     features: DetectorFeatures,
@@ -213,11 +228,23 @@ def score_rows(
     record: bool = True,
     split: bool = False,
 ) -> dict[str, np.ndarray]:
+    """Each detector's scores for the rows of ``features``, counted in the
+    metrics unless ``record`` is false (see ``timed_scores``)."""
+    scored = timed_scores(detectors, features, split=split)
+    if record:
+        scored.record(detectors)
+    return scored.scores
+
+
+def timed_scores(
+    detectors: dict[str, Detector], features: DetectorFeatures, *, split: bool = False
+) -> ModelScores:
     """Each detector's scores for the rows of ``features``; with ``split``,
     half of each GIL-free detector's rows are scored in a helper thread
     meanwhile (each part in one thread, as OMP_NUM_THREADS has it)."""
     matrices = {a: feature_matrix(features.of(a), d.features) for a, d in detectors.items()}
     started: dict[str, float] = {}
+    seconds: dict[str, float] = {}
     halves: dict[str, Future[np.ndarray]] = {}
     if split:
         for algorithm, detector in detectors.items():
@@ -235,11 +262,8 @@ def score_rows(
         else:
             started[algorithm] = time.perf_counter()
             scores[algorithm] = detector.score(X)
-        if record:
-            anomalies = int((scores[algorithm] >= detector.threshold).sum())
-            elapsed = time.perf_counter() - started[algorithm]
-            metrics.record_predictions(algorithm, anomalies, len(X) - anomalies, elapsed)
-    return {algorithm: scores[algorithm] for algorithm in detectors}
+        seconds[algorithm] = time.perf_counter() - started[algorithm]
+    return ModelScores({a: scores[a] for a in detectors}, {a: seconds[a] for a in detectors})
 
 
 @dataclass(frozen=True)
@@ -387,15 +411,17 @@ def transactions_score(
     """
     detectors = active_detectors(algorithms)
     for _ in range(_ATTEMPTS):
-        scored = _score_batch(detectors, items, persist=persist, rule=rule)
-        if scored is not None:
+        attempt = _score_batch(detectors, items, persist=persist, rule=rule)
+        if attempt is not None:
             break
         # Another request stored some of these ids between this one's look-up
         # and its write. Score the batch again: those ids are stored now, and
         # their stored records are what counts.
     else:
         raise RuntimeError(f"lost {_ATTEMPTS} races to store the same transactions")
-    results, new = scored
+    results, new, model_scores = attempt
+    # Counted once the attempt stands: a lost race scores the batch again.
+    model_scores.record(detectors)
     flagged = sum(r.flagged for r in results)
     metrics.record_batch(len(results), flagged)
     if flagged:
@@ -409,16 +435,24 @@ def transactions_score(
     return results
 
 
+class _Attempt(NamedTuple):
+    """What an attempt at scoring a batch gave: the results, how many
+    transactions it stored, and the models' scores."""
+
+    results: list[ScoredTransaction]
+    stored: int
+    scores: ModelScores
+
+
 def _score_batch(
     detectors: dict[str, Detector],
     items: Sequence[TransactionIn],
     *,
     persist: bool,
     rule: str | None,
-) -> tuple[list[ScoredTransaction], int] | None:
-    """One attempt of ``transactions_score``: the results and how many
-    transactions it stored, or None when another request stored some of the
-    same ids first."""
+) -> _Attempt | None:
+    """One attempt of ``transactions_score``, or None when another request
+    stored some of the same ids first."""
     targets = frame_from_items(items)
     ids = [item.transaction_id for item in items]
     if persist:
@@ -450,7 +484,8 @@ def _score_batch(
         merchant_recent=recent,
         vocabularies=frame.vocabularies,
     )
-    scores = score_rows(detectors, features, split=True)
+    scored = timed_scores(detectors, features, split=True)
+    scores = scored.scores
     reasons = explain(features.for_reasons, targets, merchant_fraud_counts(targets))
     verdicts = _verdicts(detectors, scores, reasons, targets, rule)
     inserted: dict[str, int] = {}
@@ -481,7 +516,7 @@ def _score_batch(
             )
         # Committed: the worker's copy can hold them without reading them back.
         hold_stored(frame, np.array(new, dtype=np.int64), pks[new])
-    return _results(detectors, verdicts, stored=persist), len(inserted)
+    return _Attempt(_results(detectors, verdicts, stored=persist), len(inserted), scored)
 
 
 def _scores_in_one_thread(

@@ -5,10 +5,11 @@ from decimal import Decimal
 import numpy as np
 import pytest
 from django.db import connection
+from prometheus_client import REGISTRY
 
 from detection.features import compute_features
 from detection.history import frame_from_queryset
-from detection.models import Prediction, ReviewStatus, Transaction
+from detection.models import Algorithm, Prediction, ReviewStatus, Transaction
 from detection.registry import NoActiveModel, active_detectors
 from detection.reviews import review_set
 from detection.scoring import (
@@ -213,6 +214,20 @@ def test_it_stores_a_transaction_once_and_scores_the_stored_record(trained):
     assert Transaction.objects.get(transaction_id="ATTACK1").flagged is True
 
 
+def predictions_counted() -> dict[str, float]:
+    """Transactions each model has scored, by the prediction metrics."""
+    return {
+        algorithm: sum(
+            REGISTRY.get_sample_value(
+                "anomaly_predictions_total", {"model": algorithm, "verdict": verdict}
+            )
+            or 0.0
+            for verdict in ("anomaly", "normal")
+        )
+        for algorithm in Algorithm.values
+    }
+
+
 def test_it_scores_the_stored_record_when_another_request_stores_the_id_first(trained):
     # Between this request's look-up (not stored) and its write, another
     # request stores the same id with other values: this one must answer with
@@ -227,10 +242,16 @@ def test_it_scores_the_stored_record_when_another_request_stores_the_id_first(tr
             transactions_insert(items=[theirs])
         return execute(sql, params, many, context)
 
+    counted = predictions_counted()
     with connection.execute_wrapper(store_theirs_first):
         [result] = transactions_score(items=[mine, takeover("OTHER")], persist=True)[:1]
 
     assert raced
+    # The lost attempt's scores are not counted: two transactions, once each.
+    after = predictions_counted()
+    assert {algorithm: after[algorithm] - counted[algorithm] for algorithm in after} == {
+        algorithm: 2.0 for algorithm in after
+    }
     stored = Transaction.objects.get(transaction_id="RACED")
     assert stored.amount == Decimal("12.00")
     assert "5 login attempts" not in result.reasons
