@@ -38,7 +38,9 @@ Each worker loads the active models and every view as it starts, then
 freezes the garbage collector's view of them (``post_worker_init``, see
 ``anomaly.warmup``): its first request is not the one that pays seconds for
 scikit-learn's import and the artifacts' verification, and no later request
-pays for the collector walking them.
+pays for the collector walking them. On SQLite it first starts the thread that
+checkpoints the write-ahead log (``anomaly/db/sqlite3/checkpoint.py``,
+``SQLITE_CHECKPOINT_SECONDS``), so no request's commit waits for that copy.
 
 Logging: no access log (``anomaly.middleware`` logs each request with more
 fields); gunicorn's own messages use the application's JSON formatter, taken
@@ -105,9 +107,13 @@ def when_ready(server: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    # The application is loaded: warm up the rest before serving.
+    # The application is loaded. The log's checkpoints move to a thread before
+    # the first connection opens, so that every connection leaves them to it;
+    # then the rest warms up before serving.
+    from anomaly.db.sqlite3.checkpoint import start_background_checkpoints
     from anomaly.warmup import worker_warm_up
 
+    start_background_checkpoints()
     worker_warm_up()
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.anomaly.db.wal import file_alone_holds, log_rows, wait_until
+
 pytestmark = pytest.mark.slow
 
 
@@ -62,6 +64,7 @@ class Gunicorn:
     multiproc_dir: Path
     log_dir: Path
     stdout: Path
+    database: Path
 
     def lines(self) -> list[dict]:
         return [json.loads(line) for line in self.stdout.read_text().splitlines() if line]
@@ -110,7 +113,9 @@ def gunicorn(tmp_path_factory) -> Iterator[Gunicorn]:
             stdout=out,
             stderr=subprocess.PIPE,
         )
-    server = Gunicorn(process, port, metrics_port, multiproc_dir, tmp / "log", stdout)
+    server = Gunicorn(
+        process, port, metrics_port, multiproc_dir, tmp / "log", stdout, tmp / "db.sqlite3"
+    )
     try:
         _wait_for(lambda: _get(f"http://127.0.0.1:{port}/api/health/")[0] == 200)
         _wait_for(lambda: len(server.worker_pids()) == 2)
@@ -155,6 +160,16 @@ def test_it_serves_the_sum_of_all_workers_on_the_metrics_port(gunicorn):
 def test_it_serves_the_same_aggregate_on_the_django_metrics_view(gunicorn):
     exposition = _get(f"http://127.0.0.1:{gunicorn.port}/metrics")[2]
     assert 'anomaly_predictions_total{model="isolation_forest",verdict="anomaly"}' in exposition
+
+
+def test_its_workers_copy_the_sqlite_log_into_the_database_file(gunicorn):
+    # This writer never checkpoints, so only the workers' threads can have put
+    # its rows into the database file itself.
+    writer = log_rows(gunicorn.database)
+    try:
+        assert wait_until(lambda: file_alone_holds(gunicorn.database, "probe"))
+    finally:
+        writer.close()
 
 
 def test_it_does_not_serve_the_application_on_the_metrics_port(gunicorn):

@@ -1,5 +1,6 @@
 """Django's SQLite backend with django-prometheus' connection and query
-metrics (``anomaly.db``), converting each statement's placeholders once."""
+metrics (``anomaly.db``), converting each statement's placeholders once, and
+leaving the log's checkpoints to a thread where one runs (``checkpoint``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.db.backends.sqlite3.base import SQLiteCursorWrapper
 from django_prometheus.db.backends.sqlite3 import base as instrumented_base
 
 from anomaly.db.instrumented import instrumented_cursor
+from anomaly.db.sqlite3 import checkpoint
 
 # Statements seen, in "format" style, and their "qmark" form. Scoring sends
 # the same statements with every request, some of them 500-row VALUES lists
@@ -32,6 +34,13 @@ class CursorWrapper(SQLiteCursorWrapper):
 
 
 class DatabaseWrapper(instrumented_base.DatabaseWrapper):
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        connection = super().get_new_connection(conn_params)
+        pages = checkpoint.autocheckpoint_pages()
+        if pages is not None:
+            connection.execute(f"PRAGMA wal_autocheckpoint = {pages:d}")
+        return connection
+
     def create_cursor(self, name: str | None = None) -> Any:
         return self.connection.cursor(
             factory=instrumented_cursor(CursorWrapper, self.alias, self.vendor)
