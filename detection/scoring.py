@@ -199,6 +199,11 @@ def detector_features(
 # the GIL (LOF's neighbour search) between this thread and a helper, so both
 # cores work on one large request; below it the hand-over costs more.
 SPLIT_ROWS = 256
+# The helper's share of a split detector's rows. This thread first scores the
+# detectors that hold the GIL (Isolation Forest: about a third of LOF's cost
+# on a batch), so beside them the helper takes two thirds and both threads
+# finish together: 8.8 ms against 10.2 for halves on a batch of 1,000.
+_HELPER_SHARE = {False: 1 / 2, True: 2 / 3}
 
 
 @cache
@@ -240,25 +245,31 @@ def timed_scores(
     detectors: dict[str, Detector], features: DetectorFeatures, *, split: bool = False
 ) -> ModelScores:
     """Each detector's scores for the rows of ``features``; with ``split``,
-    half of each GIL-free detector's rows are scored in a helper thread
+    part of each GIL-free detector's rows are scored in a helper thread
     meanwhile (each part in one thread, as OMP_NUM_THREADS has it)."""
     matrices = {a: feature_matrix(features.of(a), d.features) for a, d in detectors.items()}
     started: dict[str, float] = {}
     seconds: dict[str, float] = {}
-    halves: dict[str, Future[np.ndarray]] = {}
-    if split:
-        for algorithm, detector in detectors.items():
-            X = matrices[algorithm]
-            if detector.releases_gil and len(X) >= SPLIT_ROWS:
-                started[algorithm] = time.perf_counter()
-                halves[algorithm] = _helper_thread().submit(detector.score, X[: len(X) // 2])
+    splits = {
+        a
+        for a, d in detectors.items()
+        if split and d.releases_gil and len(matrices[a]) >= SPLIT_ROWS
+    }
+    share = _HELPER_SHARE[len(splits) < len(detectors)]
+    cuts = {a: int(len(matrices[a]) * share) for a in splits}
+    helped: dict[str, Future[np.ndarray]] = {}
+    for algorithm in splits:
+        started[algorithm] = time.perf_counter()
+        helped[algorithm] = _helper_thread().submit(
+            detectors[algorithm].score, matrices[algorithm][: cuts[algorithm]]
+        )
     scores = {}
     # The detectors this thread scores whole go first, while the helper works.
-    for algorithm in sorted(detectors, key=lambda a: a in halves):
+    for algorithm in sorted(detectors, key=lambda a: a in splits):
         detector, X = detectors[algorithm], matrices[algorithm]
-        if algorithm in halves:
-            rest = detector.score(X[len(X) // 2 :])
-            scores[algorithm] = np.concatenate([halves[algorithm].result(), rest])
+        if algorithm in splits:
+            rest = detector.score(X[cuts[algorithm] :])
+            scores[algorithm] = np.concatenate([helped[algorithm].result(), rest])
         else:
             started[algorithm] = time.perf_counter()
             scores[algorithm] = detector.score(X)
