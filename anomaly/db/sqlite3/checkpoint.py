@@ -53,7 +53,12 @@ class WalCheckpointer:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            # The requests' own checkpoints carry on (autocheckpoint_pages).
+            log.warning("sqlite.checkpoint_failed", path=self.path, error=str(exc))
+            return
         try:
             while not self._stopping.wait(self.interval):
                 try:

@@ -104,3 +104,11 @@ def test_connections_leave_checkpoints_to_the_thread_while_it_runs(settings):
 def test_no_thread_runs_when_switched_off_or_off_sqlite(settings):
     settings.SQLITE_CHECKPOINT_SECONDS = 0 if connection.vendor == "sqlite" else 0.05
     assert start_background_checkpoints() is None
+
+
+def test_it_logs_and_stops_when_it_cannot_open_the_file(tmp_path):
+    checkpointer = WalCheckpointer(str(tmp_path / "missing" / "db.sqlite3"), interval=0.02)
+    with structlog.testing.capture_logs() as logs:
+        checkpointer.start()
+        assert wait_until(lambda: not checkpointer.alive)
+    assert [entry["event"] for entry in logs] == ["sqlite.checkpoint_failed"]
