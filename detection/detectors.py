@@ -213,6 +213,15 @@ class Detector:
         """Anomaly scores (higher = more anomalous) for rows of MODEL_FEATURES."""
         return self._fast.score((X - self._mean) / self._scale)
 
+    def warm_up(self) -> None:
+        """Score made-up rows once on each path, small batch and large. A
+        process' first large batch through scikit-learn's neighbour search
+        costs 11-12 ms more than the next (its imports and set-up), which
+        would otherwise fall on a request."""
+        rows = np.repeat(self._mean[None, :], self._fast.SMALL_BATCH + 1, axis=0)
+        self.score(rows[:1])
+        self.score(rows)
+
 
 def sklearn_scores(pipeline: Pipeline, X: np.ndarray) -> np.ndarray:
     """The reference scores, straight from scikit-learn."""

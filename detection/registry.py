@@ -200,6 +200,7 @@ def load_detector(model_version: ModelVersion) -> Detector:
         pipeline=payload["pipeline"],
         merchant_stats=payload["merchant_stats"],
     )
+    detector.warm_up()
     with _cache_lock:
         # Keep only what can still be asked for: the newest load per algorithm.
         for stale in [k for k, d in _cache.items() if d.algorithm == detector.algorithm]:
