@@ -213,6 +213,10 @@ class Detector:
         """Anomaly scores (higher = more anomalous) for rows of MODEL_FEATURES."""
         return self._fast.score((X - self._mean) / self._scale)
 
+    def is_anomaly(self, scores: np.ndarray) -> np.ndarray:
+        """Each score's verdict: anomalous from the threshold up."""
+        return scores >= self.threshold
+
     def warm_up(self) -> None:
         """Score made-up rows once on each path, small batch and large. A
         process' first large batch through scikit-learn's neighbour search

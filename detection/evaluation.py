@@ -138,7 +138,7 @@ def models_evaluate(*, labels_path: Path, split_date: datetime | None = None) ->
             ),
             model_version=detector.version,
         )
-    verdicts = np.vstack([scores[a] >= detectors[a].threshold for a in detectors])
+    verdicts = np.vstack([detectors[a].is_anomaly(scores[a]) for a in detectors])
     for rule in RULES:
         report.rules[rule] = verdict_quality(is_fraud, flag_rule(rule)(verdicts), scenarios)
     return report

@@ -222,7 +222,7 @@ class ModelScores(NamedTuple):
     def record(self, detectors: dict[str, Detector]) -> None:
         """Count the verdicts and the time in the prediction metrics."""
         for algorithm, scores in self.scores.items():
-            anomalies = int((scores >= detectors[algorithm].threshold).sum())
+            anomalies = int(detectors[algorithm].is_anomaly(scores).sum())
             metrics.record_predictions(
                 algorithm, anomalies, len(scores) - anomalies, self.seconds[algorithm]
             )
@@ -298,7 +298,7 @@ def _verdicts(
     targets: Columns,
     rule: str | None,
 ) -> _Verdicts:
-    is_anomaly = {a: scores[a] >= detectors[a].threshold for a in detectors}
+    is_anomaly = {a: detectors[a].is_anomaly(scores[a]) for a in detectors}
     return _Verdicts(
         pks=targets["pk"],
         transaction_ids=targets["transaction_id"],
