@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.anomaly.db.wal import file_alone_holds, log_rows, wait_until
+from tests.anomaly.db.wal import file_alone_holds, log_rows
 
 pytestmark = pytest.mark.slow
 
@@ -167,7 +167,7 @@ def test_its_workers_copy_the_sqlite_log_into_the_database_file(gunicorn):
     # its rows into the database file itself.
     writer = log_rows(gunicorn.database)
     try:
-        assert wait_until(lambda: file_alone_holds(gunicorn.database, "probe"))
+        _wait_for(lambda: file_alone_holds(gunicorn.database, "probe"), timeout=10)
     finally:
         writer.close()
 
