@@ -18,6 +18,9 @@ Every knob comes from the environment through ``anomaly.env``:
   oversubscribe them (LOF on a 1,000-row batch: 275 ms with two, 18 ms with one);
   ``GUNICORN_TIMEOUT`` (30 s); ``GUNICORN_MAX_REQUESTS`` (0 = never): recycle a
   worker after that many requests, with 10 % jitter.
+* ``MALLOC_KEEP_MB`` (256; 0 = glibc's defaults): freed memory each worker
+  keeps for its next requests instead of handing it back to the system,
+  which then faulted every page in again (``anomaly/allocator.py``);
 * ``METRICS_PORT`` (0 = off; 9464 in the container image): the master process
   serves the Prometheus exposition of all workers on this port. Prometheus
   scrapes it on the internal network; it is a separate port from the
@@ -71,6 +74,7 @@ graceful_timeout = env.int("GUNICORN_GRACEFUL_TIMEOUT", 30, minimum=1)
 keepalive = env.int("GUNICORN_KEEPALIVE", 5, minimum=0)
 max_requests = env.int("GUNICORN_MAX_REQUESTS", 0, minimum=0)
 max_requests_jitter = max_requests // 10
+malloc_keep_mb = env.int("MALLOC_KEEP_MB", 256, minimum=0)
 metrics_port = env.int("METRICS_PORT", 0, minimum=0, maximum=65535)
 metrics_host = env.str("METRICS_HOST", "0.0.0.0")
 # The heartbeat file lives in memory when the system offers it (containers
@@ -107,12 +111,16 @@ def when_ready(server: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    # The application is loaded. The log's checkpoints move to a thread before
+    # The application is loaded. The allocator keeps freed memory from here on,
+    # for the models' arrays too. The log's checkpoints move to a thread before
     # the first connection opens, so that every connection leaves them to it;
     # then the rest warms up before serving.
+    from anomaly.allocator import keep_freed_memory
     from anomaly.db.sqlite3.checkpoint import start_background_checkpoints
     from anomaly.warmup import worker_warm_up
 
+    if keep_freed_memory(malloc_keep_mb * 1024 * 1024):
+        worker.log.info("worker %s keeps up to %s MB of freed memory", worker.pid, malloc_keep_mb)
     start_background_checkpoints()
     worker_warm_up()
 

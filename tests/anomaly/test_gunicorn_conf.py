@@ -172,6 +172,13 @@ def test_its_workers_copy_the_sqlite_log_into_the_database_file(gunicorn):
         writer.close()
 
 
+def test_its_workers_keep_freed_memory(gunicorn):
+    # anomaly/allocator.py, MALLOC_KEEP_MB's default: set in each worker.
+    messages = [line["message"] for line in gunicorn.lines()]
+    for pid in gunicorn.worker_pids():
+        assert f"worker {pid} keeps up to 256 MB of freed memory" in messages
+
+
 def test_it_does_not_serve_the_application_on_the_metrics_port(gunicorn):
     status, _, body = _get(f"http://127.0.0.1:{gunicorn.metrics_port}/api/health/")
     assert '"status"' not in body  # the exporter answers every path with metrics only
