@@ -249,34 +249,63 @@ def timed_scores(
     """Each detector's scores for the rows of ``features``; with ``split``,
     part of each GIL-free detector's rows are scored in a helper thread
     meanwhile (each part in one thread, as OMP_NUM_THREADS has it)."""
-    matrices = {a: feature_matrix(features.of(a), d.features) for a, d in detectors.items()}
-    started: dict[str, float] = {}
-    seconds: dict[str, float] = {}
-    splits = {
-        a
-        for a, d in detectors.items()
-        if split and d.releases_gil and len(matrices[a]) >= SPLIT_ROWS
-    }
-    share = _HELPER_SHARE_BESIDE_OTHERS if len(splits) < len(detectors) else 1 / 2
-    cuts = {a: int(len(matrices[a]) * share) for a in splits}
-    helped: dict[str, Future[np.ndarray]] = {}
-    for algorithm in splits:
-        started[algorithm] = time.perf_counter()
-        helped[algorithm] = _helper_thread().submit(
-            detectors[algorithm].score, matrices[algorithm][: cuts[algorithm]]
+    if not split:
+        return _ScoresUnderWay(detectors, features, helper_share=0.0).finish()
+    apart = sum(detector.releases_gil for detector in detectors.values())
+    share = _HELPER_SHARE_BESIDE_OTHERS if apart < len(detectors) else 1 / 2
+    return _ScoresUnderWay(detectors, features, helper_share=share).finish()
+
+
+def _scored(detector: Detector, X: np.ndarray) -> tuple[np.ndarray, float]:
+    started = time.perf_counter()
+    scores = detector.score(X)
+    return scores, time.perf_counter() - started
+
+
+class _ScoresUnderWay:
+    """A batch's scores in the making: the first ``helper_share`` of each
+    GIL-free detector's rows go to the helper thread at once (from
+    ``SPLIT_ROWS`` rows on); this thread scores the other detectors whole
+    (``here``), then, in ``finish``, the rest of the shared ones."""
+
+    def __init__(
+        self, detectors: dict[str, Detector], features: DetectorFeatures, *, helper_share: float
+    ) -> None:
+        self.detectors = detectors
+        self.matrices = {
+            a: feature_matrix(features.of(a), d.features) for a, d in detectors.items()
+        }
+        self.cuts = {
+            a: int(len(self.matrices[a]) * helper_share)
+            for a, d in detectors.items()
+            if helper_share and d.releases_gil and len(self.matrices[a]) >= SPLIT_ROWS
+        }
+        self.helped: dict[str, Future[tuple[np.ndarray, float]]] = {
+            a: _helper_thread().submit(_scored, detectors[a], self.matrices[a][:cut])
+            for a, cut in self.cuts.items()
+        }
+        self.here: dict[str, np.ndarray] = {}
+        self.seconds: dict[str, float] = {}
+        for algorithm, detector in detectors.items():
+            if algorithm not in self.cuts:
+                self.here[algorithm], self.seconds[algorithm] = _scored(
+                    detector, self.matrices[algorithm]
+                )
+
+    def finish(self) -> ModelScores:
+        """Every detector's scores, once the helper's part is in."""
+        scores = dict(self.here)
+        for algorithm, cut in self.cuts.items():
+            rest, seconds = np.zeros(0), 0.0
+            if cut < len(self.matrices[algorithm]):
+                rest, seconds = _scored(self.detectors[algorithm], self.matrices[algorithm][cut:])
+            helped, helper_seconds = self.helped[algorithm].result()
+            scores[algorithm] = np.concatenate([helped, rest])
+            # The parts ran side by side: the slower one is how long it took.
+            self.seconds[algorithm] = max(seconds, helper_seconds)
+        return ModelScores(
+            {a: scores[a] for a in self.detectors}, {a: self.seconds[a] for a in self.detectors}
         )
-    scores = {}
-    # The detectors this thread scores whole go first, while the helper works.
-    for algorithm in sorted(detectors, key=lambda a: a in splits):
-        detector, X = detectors[algorithm], matrices[algorithm]
-        if algorithm in splits:
-            rest = detector.score(X[cuts[algorithm] :])
-            scores[algorithm] = np.concatenate([helped[algorithm].result(), rest])
-        else:
-            started[algorithm] = time.perf_counter()
-            scores[algorithm] = detector.score(X)
-        seconds[algorithm] = time.perf_counter() - started[algorithm]
-    return ModelScores({a: scores[a] for a in detectors}, {a: seconds[a] for a in detectors})
 
 
 @dataclass(frozen=True)
@@ -497,39 +526,52 @@ def _score_batch(
         merchant_recent=recent,
         vocabularies=frame.vocabularies,
     )
-    scored = timed_scores(detectors, features, split=True)
-    scores = scored.scores
+    if not persist:
+        scored = timed_scores(detectors, features, split=True)
+        reasons = explain(features.for_reasons, targets, merchant_fraud_counts(targets))
+        verdicts = _verdicts(detectors, scored.scores, reasons, targets, rule)
+        return _Attempt(_results(detectors, verdicts, stored=False), 0, scored)
+    # The GIL-free detectors (LOF) score in the helper thread while this one
+    # scores the others, explains and inserts the new transactions: the
+    # insert mostly waits on SQLite without the GIL, and the helper's part is
+    # in by the time the predictions are written. A batch of 1,000 no longer
+    # waits for LOF before its write.
+    under_way = _ScoresUnderWay(detectors, features, helper_share=1.0)
     reasons = explain(features.for_reasons, targets, merchant_fraud_counts(targets))
-    verdicts = _verdicts(detectors, scores, reasons, targets, rule)
-    inserted: dict[str, int] = {}
-    if persist:
-        novelty = features.for_reasons["merchant_novelty"]
-        all_models = set(detectors) == set(Algorithm.values)
-        novelties, flagged = novelty.tolist(), verdicts.flagged.tolist()
-        # Written in id order whatever the request's order, so requests with
-        # overlapping ids take their row locks in one order and cannot
-        # deadlock each other (PostgreSQL).
-        new = sorted(np.flatnonzero(targets["pk"] < 0).tolist(), key=ids.__getitem__)
-        with _write_turn(), transaction.atomic():
-            inserted = transactions_insert(
-                items=[items[i] for i in new],
-                scored=[(novelties[i], flagged[i] if all_models else None) for i in new],
-            )
-            if len(inserted) < len(new):
-                return None
-            pks = targets["pk"].copy()
-            pks[new] = [inserted[ids[i]] for i in new]
-            verdicts = replace(verdicts, pks=pks)
-            _persist(
-                detectors,
-                verdicts,
-                novelty,
-                all_models=all_models,
-                mark=np.isin(pks, stored_pks),
-            )
-        # Committed: the worker's copy can hold them without reading them back.
-        hold_stored(frame, np.array(new, dtype=np.int64), pks[new])
-    return _Attempt(_results(detectors, verdicts, stored=persist), len(inserted), scored)
+    novelty = features.for_reasons["merchant_novelty"]
+    all_models = set(detectors) == set(Algorithm.values)
+    # The verdict of the detectors scored so far, under the rule, goes in with
+    # the new rows; the few rows the others overturn are corrected below.
+    early = under_way.here
+    provisional = (
+        flag_rule(rule)(np.vstack([detectors[a].is_anomaly(early[a]) for a in early])).tolist()
+        if all_models and early
+        else [None] * len(ids)
+    )
+    novelties = novelty.tolist()
+    # Written in id order whatever the request's order, so requests with
+    # overlapping ids take their row locks in one order and cannot deadlock
+    # each other (PostgreSQL).
+    new = sorted(np.flatnonzero(targets["pk"] < 0).tolist(), key=ids.__getitem__)
+    with _write_turn(), transaction.atomic():
+        inserted = transactions_insert(
+            items=[items[i] for i in new],
+            scored=[(novelties[i], provisional[i]) for i in new],
+        )
+        if len(inserted) < len(new):
+            return None
+        scored = under_way.finish()
+        pks = targets["pk"].copy()
+        pks[new] = [inserted[ids[i]] for i in new]
+        verdicts = replace(_verdicts(detectors, scored.scores, reasons, targets, rule), pks=pks)
+        mark = np.isin(pks, stored_pks)
+        if all_models:
+            flagged = verdicts.flagged.tolist()
+            mark[[i for i in new if flagged[i] != provisional[i]]] = True
+        _persist(detectors, verdicts, novelty, all_models=all_models, mark=mark)
+    # Committed: the worker's copy can hold them without reading them back.
+    hold_stored(frame, np.array(new, dtype=np.int64), pks[new])
+    return _Attempt(_results(detectors, verdicts, stored=True), len(inserted), scored)
 
 
 def _scores_in_one_thread(
