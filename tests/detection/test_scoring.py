@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -337,3 +338,45 @@ def test_it_resumes_batch_scoring_where_it_stopped(trained):
     rescored = stored_transactions_score(rescore=True)
     assert rescored.scored == total
     assert Prediction.objects.count() == 2 * total
+
+
+@pytest.mark.parametrize("rule", ["both", "either"])
+def test_it_stores_the_verdict_of_both_models_when_lof_scores_during_the_insert(
+    trained, history, settings, rule
+):
+    # From SPLIT_ROWS rows on, a stored batch goes in with Isolation Forest's
+    # verdict under the rule while LOF scores in the helper thread; the rows
+    # LOF overturns are corrected before the commit.
+    settings.ML_FLAG_RULE = rule
+    items = [
+        item(
+            **habitual_data(
+                last,
+                transaction_id=f"MIXED-{n}",
+                timestamp=(last.timestamp + timedelta(hours=20 + n % 7)).isoformat(),
+                login_attempts=n % 3,
+            )
+            | {"amount": f"{float(last.amount) * (1 + n % 6 * 0.6):.2f}"}
+        )
+        for n, last in enumerate(history[::3][:SPLIT_ROWS])
+    ]
+    results = transactions_score(items=items, persist=True)
+
+    verdicts = [
+        (
+            r.predictions["isolation_forest"].is_anomaly,
+            r.predictions["local_outlier_factor"].is_anomaly,
+        )
+        for r in results
+    ]
+    # Both ways of disagreeing are there, so some rows went in with a verdict
+    # LOF then changed.
+    assert (True, False) in verdicts and (False, True) in verdicts
+    stored = dict(
+        Transaction.objects.filter(transaction_id__startswith="MIXED-").values_list(
+            "transaction_id", "flagged"
+        )
+    )
+    assert stored == {r.transaction_id: r.flagged for r in results}
+    combine = all if rule == "both" else any
+    assert [r.flagged for r in results] == [combine(pair) for pair in verdicts]
