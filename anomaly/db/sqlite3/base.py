@@ -1,6 +1,7 @@
 """Django's SQLite backend with django-prometheus' connection and query
 metrics (``anomaly.db``), converting each statement's placeholders once, and
-leaving the log's checkpoints to a thread where one runs (``checkpoint``)."""
+leaving the log's checkpoints to a thread where one runs (``checkpoint``),
+which each commit wakes."""
 
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ class DatabaseWrapper(instrumented_base.DatabaseWrapper):
         if pages is not None:
             connection.execute(f"PRAGMA wal_autocheckpoint = {pages:d}")
         return connection
+
+    def _commit(self) -> None:
+        super()._commit()
+        checkpoint.checkpoint_soon()
 
     def create_cursor(self, name: str | None = None) -> Any:
         return self.connection.cursor(

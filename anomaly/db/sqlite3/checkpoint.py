@@ -10,6 +10,14 @@ for readers or writers, and they never wait for it), that worker's own
 connections checkpoint only past ``AUTOCHECKPOINT_PAGES``: a safety net
 should the thread fall behind.
 
+A commit in the worker has its thread checkpoint at once too (at most every
+``MIN_GAP_SECONDS``): the log is then copied back before the next write
+begins, which restarts it from the top, writing over pages the file already
+has. Left to the timer, the log grew by a few MB at every batch for several
+batches, and a commit that grows the file took 5.5-7.5 ms against 1.5-2.4
+for one that writes over it (a batch of 1,000 transactions, about 1.6 MB
+of log).
+
 Each worker runs its own thread, started before it opens a connection
 (``anomaly/gunicorn_conf.py``). The master forks workers, so it must hold no
 SQLite connection or lock: a thread of its own could be inside SQLite at the
@@ -29,23 +37,32 @@ log = structlog.get_logger("anomaly.sqlite")
 
 # 40 MB of log: a checkpoint in a request only if the thread stops keeping up.
 AUTOCHECKPOINT_PAGES = 10_000
+# The least time between two checkpoints, however often commits come.
+MIN_GAP_SECONDS = 0.02
 
 
 class WalCheckpointer:
     """A daemon thread that checkpoints one database file's log every
-    ``interval`` seconds, on a connection of its own, until stopped."""
+    ``interval`` seconds, and soon after each ``due``, on a connection of its
+    own, until stopped."""
 
     def __init__(self, path: str, interval: float) -> None:
         self.path = path
         self.interval = interval
         self._stopping = threading.Event()
+        self._due = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
+    def due(self) -> None:
+        """Checkpoint now rather than when the interval ends: the log has grown."""
+        self._due.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
+        self._due.set()
         self._thread.join(timeout)
 
     @property
@@ -60,7 +77,11 @@ class WalCheckpointer:
             log.warning("sqlite.checkpoint_failed", path=self.path, error=str(exc))
             return
         try:
-            while not self._stopping.wait(self.interval):
+            while True:
+                self._due.wait(self.interval)
+                if self._stopping.is_set():
+                    break
+                self._due.clear()
                 try:
                     # A read first: a connection opened before the file turned
                     # to WAL mode learns it there, else the checkpoint is a no-op.
@@ -70,6 +91,8 @@ class WalCheckpointer:
                     # A locked schema or a moved file: the next turn tries again,
                     # and the requests' own checkpoints stay as the safety net.
                     log.warning("sqlite.checkpoint_failed", path=self.path, error=str(exc))
+                if self._stopping.wait(MIN_GAP_SECONDS):
+                    break
         finally:
             connection.close()
 
@@ -105,6 +128,13 @@ def stop_background_checkpoints() -> None:
     if _running is not None:
         _running.stop()
         _running = None
+
+
+def checkpoint_soon() -> None:
+    """A connection of this process committed: have the thread, if one runs,
+    copy the log back before the next write."""
+    if _running is not None:
+        _running.due()
 
 
 def autocheckpoint_pages() -> int | None:

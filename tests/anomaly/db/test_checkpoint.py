@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import structlog
-from django.db import connection, connections
+from django.contrib.auth import get_user_model
+from django.db import connection, connections, transaction
 
 from anomaly.db.sqlite3.checkpoint import (
     AUTOCHECKPOINT_PAGES,
@@ -18,7 +19,7 @@ from anomaly.db.sqlite3.checkpoint import (
     start_background_checkpoints,
     stop_background_checkpoints,
 )
-from tests.anomaly.db.wal import file_alone_holds, log_rows, wait_until
+from tests.anomaly.db.wal import file_alone_counts, file_alone_holds, log_rows, wait_until
 
 
 @pytest.fixture
@@ -38,6 +39,45 @@ def test_a_thread_copies_the_log_into_the_database_file(tmp_path, logged):
     finally:
         checkpointer.stop()
     assert not checkpointer.alive
+
+
+def test_it_checkpoints_when_due_without_waiting_for_the_interval(tmp_path, logged):
+    database = tmp_path / "db.sqlite3"
+    checkpointer = WalCheckpointer(str(database), interval=3600)
+    checkpointer.start()
+    try:
+        time.sleep(0.1)
+        assert not file_alone_holds(database, "probe")
+        checkpointer.due()
+        assert wait_until(lambda: file_alone_holds(database, "probe"), seconds=2)
+    finally:
+        checkpointer.stop()
+    # Stopping wakes it too: no waiting out the hour.
+    assert not checkpointer.alive
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's log")
+def test_a_commit_has_the_thread_copy_the_log_back_at_once(settings):
+    # The log then starts from its top at the next write, instead of growing.
+    settings.SQLITE_CHECKPOINT_SECONDS = 3600
+    database = Path(settings.DATABASES["default"]["NAME"])
+    checkpointer = start_background_checkpoints()
+    try:
+        assert checkpointer is not None
+        with transaction.atomic():
+            get_user_model().objects.create(username="committed-probe")
+        assert wait_until(
+            lambda: (
+                file_alone_counts(
+                    database, "SELECT count(*) FROM auth_user WHERE username = 'committed-probe'"
+                )
+                == 1
+            ),
+            seconds=2,
+        )
+    finally:
+        stop_background_checkpoints()
 
 
 def test_it_follows_a_file_that_turned_to_wal_after_it_connected(tmp_path):

@@ -12,13 +12,19 @@ from pathlib import Path
 def file_alone_holds(database: Path, table: str) -> bool:
     """Whether the database file, without its log, has ``table``'s rows: what
     only a checkpoint puts there in WAL mode."""
-    alone = database.with_name("alone.sqlite3")
+    return file_alone_counts(database, f"SELECT count(*) FROM {table}") > 0
+
+
+def file_alone_counts(database: Path, query: str) -> int:
+    """The count ``query`` gives on the database file without its log; 0
+    while the file has not even the table."""
+    alone = database.with_name(f"{database.stem}-alone.sqlite3")
     shutil.copyfile(database, alone)
     reader = sqlite3.connect(alone)
     try:
-        return reader.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0
+        return reader.execute(query).fetchone()[0]
     except sqlite3.OperationalError:  # not even the table yet
-        return False
+        return 0
     finally:
         reader.close()
         alone.unlink()
