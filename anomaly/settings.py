@@ -126,8 +126,9 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
 elif _database["ENGINE"] == "django.db.backends.postgresql":
     _database["ENGINE"] = "anomaly.db.postgresql"
 DATABASES = {"default": _database}
-# Seconds between a server worker's checkpoints of SQLite's write-ahead log
-# (anomaly/db/sqlite3/checkpoint.py); 0 leaves them to the commits that fill it.
+# The most seconds between a server worker's checkpoints of SQLite's
+# write-ahead log; each commit also wakes its thread
+# (anomaly/db/sqlite3/checkpoint.py). 0 leaves them to the commits that fill it.
 SQLITE_CHECKPOINT_SECONDS = env.float("SQLITE_CHECKPOINT_SECONDS", 0.5, minimum=0.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
