@@ -249,11 +249,15 @@ def timed_scores(
     """Each detector's scores for the rows of ``features``; with ``split``,
     part of each GIL-free detector's rows are scored in a helper thread
     meanwhile (each part in one thread, as OMP_NUM_THREADS has it)."""
-    if not split:
-        return _ScoresUnderWay(detectors, features, helper_share=0.0).finish()
-    apart = sum(detector.releases_gil for detector in detectors.values())
-    share = _HELPER_SHARE_BESIDE_OTHERS if apart < len(detectors) else 1 / 2
+    share = _split_share(detectors) if split else 0.0
     return _ScoresUnderWay(detectors, features, helper_share=share).finish()
+
+
+def _split_share(detectors: dict[str, Detector]) -> float:
+    """The helper's share of each GIL-free detector's rows when both threads
+    score them."""
+    apart = sum(detector.releases_gil for detector in detectors.values())
+    return _HELPER_SHARE_BESIDE_OTHERS if apart < len(detectors) else 1 / 2
 
 
 def _scored(detector: Detector, X: np.ndarray) -> tuple[np.ndarray, float]:
@@ -526,18 +530,20 @@ def _score_batch(
         merchant_recent=recent,
         vocabularies=frame.vocabularies,
     )
+    # When storing, the GIL-free detectors (LOF) score whole in the helper
+    # thread while this one scores the others, explains and inserts the new
+    # transactions: the insert mostly waits on SQLite without the GIL, and the
+    # helper's part is in by the time the predictions are written. A batch of
+    # 1,000 no longer waits for LOF before its write. Otherwise both threads
+    # share LOF's rows.
+    under_way = _ScoresUnderWay(
+        detectors, features, helper_share=1.0 if persist else _split_share(detectors)
+    )
+    reasons = explain(features.for_reasons, targets, merchant_fraud_counts(targets))
     if not persist:
-        scored = timed_scores(detectors, features, split=True)
-        reasons = explain(features.for_reasons, targets, merchant_fraud_counts(targets))
+        scored = under_way.finish()
         verdicts = _verdicts(detectors, scored.scores, reasons, targets, rule)
         return _Attempt(_results(detectors, verdicts, stored=False), 0, scored)
-    # The GIL-free detectors (LOF) score in the helper thread while this one
-    # scores the others, explains and inserts the new transactions: the
-    # insert mostly waits on SQLite without the GIL, and the helper's part is
-    # in by the time the predictions are written. A batch of 1,000 no longer
-    # waits for LOF before its write.
-    under_way = _ScoresUnderWay(detectors, features, helper_share=1.0)
-    reasons = explain(features.for_reasons, targets, merchant_fraud_counts(targets))
     novelty = features.for_reasons["merchant_novelty"]
     all_models = set(detectors) == set(Algorithm.values)
     # The verdict of the detectors scored so far, under the rule, goes in with
