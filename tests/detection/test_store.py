@@ -89,6 +89,22 @@ def test_it_returns_only_the_rows_it_inserted_each_with_its_key(size):
 
 
 @BATCH_SIZES
+def test_each_new_id_maps_to_the_key_it_was_stored_under(size):
+    old = transactions_insert(items=[_item(f"OLD{n}") for n in range(3)])
+    # The highest key goes: the next row's key is not simply the highest
+    # stored plus one (SQLite's AUTOINCREMENT never gives a key twice).
+    Transaction.objects.filter(pk=max(old.values())).delete()
+    # Not in id order: each key must follow its own row.
+    ids = [f"TX{n:03d}" for n in range(size, 0, -1)]
+
+    inserted = transactions_insert(items=[_item(tx_id) for tx_id in ids])
+
+    stored = dict(Transaction.objects.values_list("transaction_id", "pk"))
+    assert inserted == {tx_id: stored[tx_id] for tx_id in ids}
+    assert min(inserted.values()) > max(old.values())
+
+
+@BATCH_SIZES
 def test_it_keeps_the_first_of_two_items_with_one_id_in_one_call(size):
     fillers = [_item(f"TX{n}") for n in range(2, size)]
     inserted = transactions_insert(
