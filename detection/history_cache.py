@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from typing import NamedTuple
 
 import numpy as np
 from django.conf import settings
@@ -112,6 +114,44 @@ class FeatureFrame:
         }
 
 
+class _Framed(NamedTuple):
+    """A frame and the copy's rows its history came from, in its order."""
+
+    frame: FeatureFrame
+    taken: np.ndarray
+
+
+@cache
+def _proof_thread() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-proof")
+
+
+class _WindowTotals:
+    """``window_totals`` of a batch's accounts, read meanwhile by a thread of
+    this process with a connection of its own (on SQLite), or when asked for
+    (PostgreSQL: that thread's connection would stay open for good, and a
+    test database cannot be dropped while one is)."""
+
+    def __init__(self, *, account_ids: list[str], since: datetime, before: datetime) -> None:
+        self.query = {"account_ids": account_ids, "since": since, "before": before}
+        self.reading: Future[tuple[int, int]] | None = None
+        if connection.vendor == "sqlite":
+            self.reading = _proof_thread().submit(_window_totals_in_thread, **self.query)
+
+    def result(self) -> tuple[int, int]:
+        if self.reading is not None:
+            return self.reading.result()
+        return window_totals(**self.query)
+
+
+def _window_totals_in_thread(
+    *, account_ids: list[str], since: datetime, before: datetime
+) -> tuple[int, int]:
+    # The thread's connection lives as long as a request's may (CONN_MAX_AGE).
+    connection.close_if_unusable_or_obsolete()
+    return window_totals(account_ids=account_ids, since=since, before=before)
+
+
 def _database_in_use() -> tuple[object, ...]:
     """Which database this thread's connection reads: a copy holds one's rows."""
     return (connection.alias, connection.vendor, connection.settings_dict["NAME"])
@@ -180,37 +220,48 @@ class HistoryCache:
             ]
             if uncovered:
                 self._reload(uncovered, since)
+            # The proof runs meanwhile: its query waits on the database
+            # without the GIL while this thread builds the frame.
+            proof = _WindowTotals(account_ids=accounts, since=since, before=before)
             rows = self._rows_of(codes, start, end)
-            held = (len(rows), int(self._columns["pk"][rows].sum()))
-            if held != window_totals(account_ids=accounts, since=since, before=before):
+            frame = self._frame(targets, codes, rows, exclude_pks)
+            if (len(rows), int(self._columns["pk"][rows].sum())) != proof.result():
                 rows = self._reload_changed(accounts, codes, rows, since, before)
-            rows = rows[~np.isin(self._columns["pk"][rows], exclude_pks)]
-            # Accounts in id order, each by time then key: as the direct read
-            # returns them, so the features' sums add up in the same order.
-            rank = np.zeros(len(self._covered_since), dtype=np.int64)
-            rank[codes] = np.arange(len(codes))
-            order = np.lexsort(
-                (
-                    self._columns["pk"][rows],
-                    self._columns["ts"][rows],
-                    rank[self._account[rows]],
-                )
-            )
-            taken = rows[order]
-            history = {name: values[taken] for name, values in self._columns.items()}
-            history["account_id"] = self._account[taken]
-            frame = FeatureFrame(
-                columns_concat([history, self._coded(targets)]),
-                first_target=len(taken),
-                vocabularies={
-                    "account_id": self._accounts.texts,
-                    **{name: self._vocabularies[name].texts for name in _CODED},
-                },
-            )
-            held = int((taken < self._fresh_from).sum())
+                frame = self._frame(targets, codes, rows, exclude_pks)
+            held = int((frame.taken < self._fresh_from).sum())
             self._compact(horizon=start)
             metrics.record_history(read=self._read, held=held, copy_rows=self._size)
-            return frame
+            return frame.frame
+
+    def _frame(
+        self, targets: Columns, codes: np.ndarray, rows: np.ndarray, exclude_pks: np.ndarray
+    ) -> _Framed:
+        """The held ``rows`` but those with these keys, in the direct read's
+        order, then ``targets``."""
+        rows = rows[~np.isin(self._columns["pk"][rows], exclude_pks)]
+        # Accounts in id order, each by time then key: as the direct read
+        # returns them, so the features' sums add up in the same order.
+        rank = np.zeros(len(self._covered_since), dtype=np.int64)
+        rank[codes] = np.arange(len(codes))
+        order = np.lexsort(
+            (
+                self._columns["pk"][rows],
+                self._columns["ts"][rows],
+                rank[self._account[rows]],
+            )
+        )
+        taken = rows[order]
+        history = {name: values[taken] for name, values in self._columns.items()}
+        history["account_id"] = self._account[taken]
+        frame = FeatureFrame(
+            columns_concat([history, self._coded(targets)]),
+            first_target=len(taken),
+            vocabularies={
+                "account_id": self._accounts.texts,
+                **{name: self._vocabularies[name].texts for name in _CODED},
+            },
+        )
+        return _Framed(frame, taken)
 
     def _coded(self, rows: Columns) -> Columns:
         """``rows`` as the copy holds them, with the account column."""

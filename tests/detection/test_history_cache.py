@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from prometheus_client import REGISTRY
 
 from detection.features import FEATURE_INPUTS, Columns
@@ -154,6 +155,23 @@ def test_it_finds_a_row_committed_under_a_lower_key_than_it_has_seen(stored):
     got = held(cache)
     assert row["id"] in got["pk"]
     assert_same(got, direct())
+
+
+def test_on_sqlite_a_thread_with_its_own_connection_reads_the_proof(stored):
+    cache = HistoryCache(max_rows=10_000)
+    held(cache)
+    gone = Transaction.objects.filter(account_id="AC00002").order_by("pk")[2]
+    gone.delete()  # committed by this thread's connection: the proof sees it
+
+    got = held(cache)
+
+    assert gone.pk not in got["pk"]
+    provers = [t for t in threading.enumerate() if t.name.startswith("history-proof")]
+    if connection.vendor == "sqlite":
+        assert provers, "the proving query ran on the request's own thread"
+    else:
+        # A connection that thread opened would stay open for good.
+        assert not provers
 
 
 def test_it_reads_again_for_a_window_reaching_further_back_than_its_copy(stored):
