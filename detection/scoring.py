@@ -395,21 +395,24 @@ def _persist(
     # The reasons column is JSON; orjson encodes a list of sentences 5-10x
     # faster than the json module, which cost 4 ms for a batch of 1,000.
     reasons = [orjson.dumps(listed).decode() for listed in verdicts.reasons]
-    rows = []
-    for algorithm, detector in detectors.items():
-        rows.extend(
-            zip(
-                pks,
-                [detector.version_id] * len(pks),
-                verdicts.scores[algorithm].tolist(),
-                [detector.threshold] * len(pks),
-                verdicts.is_anomaly[algorithm].tolist(),
-                reasons,
-                strict=True,
-            )
+    # In primary-key order, then by version, like the insert: no deadlock
+    # between racing requests. Laid out so, not sorted (0.2 against 0.6 ms).
+    by_key = np.argsort(verdicts.pks, kind="stable")
+    in_order = verdicts.pks[by_key].tolist()
+    reasons_in_order = [reasons[i] for i in by_key.tolist()]
+    per_model = [
+        zip(
+            in_order,
+            [detector.version_id] * len(pks),
+            verdicts.scores[algorithm][by_key].tolist(),
+            [detector.threshold] * len(pks),
+            verdicts.is_anomaly[algorithm][by_key].tolist(),
+            reasons_in_order,
+            strict=True,
         )
-    # In primary-key order, like the insert: no deadlock between racing requests.
-    rows.sort(key=lambda row: (row[0], row[1]))
+        for algorithm, detector in sorted(detectors.items(), key=lambda pair: pair[1].version_id)
+    ]
+    rows = [row for same_key in zip(*per_model, strict=True) for row in same_key]
     predictions_upsert(rows=rows)
     marked = range(len(pks)) if mark is None else np.flatnonzero(mark).tolist()
     order = sorted(marked, key=pks.__getitem__)

@@ -279,6 +279,20 @@ def test_it_answers_in_input_order(trained):
     assert [r.transaction_id for r in results] == ["ORDER3", "ORDER1", "ORDER2"]
 
 
+def test_it_writes_predictions_in_key_then_version_order_whatever_the_input_order(trained):
+    # Every request takes its row locks in one order, so two racing requests
+    # never wait on each other in a circle (PostgreSQL). New predictions get
+    # their ids in the order they are written.
+    items = [takeover(f"KEYS{i}") for i in (5, 2, 4, 1, 3)]
+
+    transactions_score(items=items, persist=True)
+
+    written = Prediction.objects.filter(transaction__transaction_id__startswith="KEYS")
+    by_id = list(written.order_by("pk").values_list("transaction_id", "model_version_id"))
+    assert len(by_id) == 10
+    assert by_id == sorted(by_id)
+
+
 def test_it_scores_with_one_model_when_asked(trained):
     [result] = transactions_score(items=[takeover()], algorithms=("isolation_forest",))
     assert set(result.predictions) == {"isolation_forest"}
