@@ -241,7 +241,10 @@ class HistoryCache:
         rows = rows[~np.isin(self._columns["pk"][rows], exclude_pks)]
         # Accounts in id order, each by time then key: as the direct read
         # returns them, so the features' sums add up in the same order.
-        rank = np.zeros(len(self._covered_since), dtype=np.int64)
+        # Ranks in 16 bits when they fit, as a batch's accounts do: numpy sorts
+        # those by radix, 0.26 against 1.2 ms for 29,000 rows.
+        small = len(codes) <= np.iinfo(np.int16).max
+        rank = np.zeros(len(self._covered_since), dtype=np.int16 if small else np.int64)
         rank[codes] = np.arange(len(codes))
         order = np.lexsort(
             (
