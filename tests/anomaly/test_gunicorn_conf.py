@@ -179,6 +179,13 @@ def test_its_workers_keep_freed_memory(gunicorn):
         assert f"worker {pid} keeps up to 256 MB of freed memory" in messages
 
 
+def test_its_workers_collect_young_objects_less_often(gunicorn):
+    # anomaly/warmup.py, GC_YOUNG_THRESHOLD's default: set in each worker.
+    messages = [line["message"] for line in gunicorn.lines()]
+    for pid in gunicorn.worker_pids():
+        assert f"worker {pid} collects young objects every 20000 allocations" in messages
+
+
 def test_it_does_not_serve_the_application_on_the_metrics_port(gunicorn):
     status, _, body = _get(f"http://127.0.0.1:{gunicorn.metrics_port}/api/health/")
     assert '"status"' not in body  # the exporter answers every path with metrics only
