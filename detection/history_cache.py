@@ -7,13 +7,15 @@ building Python objects). Each worker process keeps what it read instead, and
 keeps it exact, not merely fresh:
 
 * before each use it reads the rows committed since its last read, by primary
-  key (``pk > watermark``);
+  key (``pk > watermark``), unless a server worker's follower thread already
+  did between requests (``detection.history_follower``);
 * it then asks the database how many rows the batch's accounts have in the
   window and the sum of their primary keys (answered from the
-  ``(account_id, timestamp)`` index alone). Only when that differs from the
-  copy (a row deleted, or committed on PostgreSQL after a higher id) does it
-  ask for each account's count and highest key, and read again every account
-  whose copy differs;
+  ``(account_id, timestamp)`` index alone; on SQLite by a thread of its own,
+  while this one builds the frame). Only when that differs from the copy (a
+  row deleted, or committed on PostgreSQL after a higher id) does it ask for
+  each account's count and highest key, and read again every account whose
+  copy differs;
 * the columns the features read never change once a transaction is stored,
   and no primary key is given to two rows, except the key of a row that was
   rolled back. So nothing read inside an atomic block is kept (its rows could
