@@ -121,19 +121,11 @@ def post_worker_init(worker: Any) -> None:
     from anomaly.allocator import keep_freed_memory
     from anomaly.db.sqlite3.checkpoint import start_background_checkpoints
     from anomaly.warmup import worker_warm_up
-    from detection.history_follower import start_following
 
     if keep_freed_memory(malloc_keep_mb * 1024 * 1024):
         worker.log.info("worker %s keeps up to %s MB of freed memory", worker.pid, malloc_keep_mb)
     start_background_checkpoints()
     worker_warm_up(young_threshold=gc_young_threshold)
-    follower = start_following()
-    if follower is not None:
-        worker.log.info(
-            "worker %s reads other workers' commits every %s s between requests",
-            worker.pid,
-            follower.interval,
-        )
     if gc_young_threshold:
         worker.log.info(
             "worker %s collects young objects every %s allocations", worker.pid, gc_young_threshold

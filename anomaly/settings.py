@@ -214,10 +214,6 @@ ML_HISTORY_DAYS = env.int("ML_HISTORY_DAYS", 90, minimum=1)
 # (detection/history_cache.py), about 0.5 KB each; 0 reads every batch's
 # history from the database.
 ML_HISTORY_CACHE_ROWS = env.int("ML_HISTORY_CACHE_ROWS", 250_000, minimum=0)
-# How often a server worker's thread reads other workers' commits into that
-# copy while the worker is idle (detection/history_follower.py); 0 = never,
-# the next large batch reads them.
-ML_HISTORY_FOLLOW_SECONDS = env.float("ML_HISTORY_FOLLOW_SECONDS", 0.01, minimum=0.0)
 # 100 trees score as well as 200 on the labelled evaluation (ROC-AUC 0.976 vs
 # 0.975) at half the scoring cost.
 ML_IF_N_ESTIMATORS = env.int("ML_IF_N_ESTIMATORS", 100, minimum=10)

@@ -7,8 +7,7 @@ building Python objects). Each worker process keeps what it read instead, and
 keeps it exact, not merely fresh:
 
 * before each use it reads the rows committed since its last read, by primary
-  key (``pk > watermark``), unless a server worker's follower thread already
-  did between requests (``detection.history_follower``);
+  key (``pk > watermark``);
 * it then asks the database how many rows the batch's accounts have in the
   window and the sum of their primary keys (answered from the
   ``(account_id, timestamp)`` index alone; on SQLite by a thread of its own,
@@ -235,29 +234,6 @@ class HistoryCache:
             metrics.record_history(read=self._read, held=held, copy_rows=self._size)
             return frame.frame
 
-    def follow(self, *, at_least: int = 1) -> int:
-        """Read what was committed since the copy's last read, as a request
-        would first, when that is ``at_least`` rows, unless a request is using
-        the copy or it was never used; how many rows that read. Run between
-        requests, it spares the next one the reading
-        (``detection.history_follower``)."""
-        if not self._lock.acquire(blocking=False):
-            return 0
-        try:
-            if self._watermark is None or _database_in_use() != self._database:
-                return 0
-            latest = latest_pk()
-            if 0 <= latest - self._watermark < at_least:
-                return 0
-            read = self._read
-            self._catch_up(latest)
-            read = self._read - read
-        finally:
-            self._lock.release()
-        if read:
-            metrics.record_history(read=read, held=0, copy_rows=self._size)
-        return read
-
     def _frame(
         self, targets: Columns, codes: np.ndarray, rows: np.ndarray, exclude_pks: np.ndarray
     ) -> _Framed:
@@ -309,11 +285,8 @@ class HistoryCache:
             self._covered_since = np.concatenate([self._covered_since, unheld])
         return codes
 
-    def _catch_up(self, latest: int | None = None) -> None:
-        """Read the rows committed since the last read; ``latest``: the
-        highest key stored, when just asked."""
-        if latest is None:
-            latest = latest_pk()
+    def _catch_up(self) -> None:
+        latest = latest_pk()
         watermark = self._watermark
         if watermark is None or latest < watermark or latest - watermark > self.max_rows:
             # First use, a database emptied or restored, or more new rows than
@@ -496,12 +469,11 @@ def hold_stored(frame: FeatureFrame, rows: np.ndarray, pks: np.ndarray) -> None:
     """After a commit: let this process' copy hold the ``rows`` of ``frame``'s
     batch just stored under ``pks``, when ``frame`` came from the copy."""
     if frame.vocabularies and not connection.in_atomic_block:
-        process_cache().hold_stored(frame, rows, pks)
+        _process_cache().hold_stored(frame, rows, pks)
 
 
 @cache
-def process_cache() -> HistoryCache:
-    """This process' copy."""
+def _process_cache() -> HistoryCache:
     return HistoryCache(max_rows=settings.ML_HISTORY_CACHE_ROWS)
 
 
@@ -537,6 +509,6 @@ def recent_history(
         )
     if stored_pks is None:
         stored_pks = stored_transactions(transaction_ids=targets["transaction_id"].tolist())["pk"]
-    return process_cache().history(
+    return _process_cache().history(
         targets=targets, since=since, before=before, exclude_pks=stored_pks
     )
