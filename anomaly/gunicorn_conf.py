@@ -21,8 +21,9 @@ Every knob comes from the environment through ``anomaly.env``:
 * ``MALLOC_KEEP_MB`` (256; 0 = glibc's defaults): freed memory each worker
   keeps for its next requests instead of handing it back to the system,
   which then faulted every page in again (``anomaly/allocator.py``);
-* ``GC_YOUNG_THRESHOLD`` (20,000; 0 = Python's 700): new objects between two
-  collections of a worker's youngest generation (``anomaly/warmup.py``);
+* ``GC_YOUNG_THRESHOLD`` (50,000; 0 = Python's own collection): new objects
+  a request may allocate before the garbage collector runs in it; each
+  worker collects between requests instead (``anomaly/collector.py``);
 * ``METRICS_PORT`` (0 = off; 9464 in the container image): the master process
   serves the Prometheus exposition of all workers on this port. Prometheus
   scrapes it on the internal network; it is a separate port from the
@@ -77,7 +78,7 @@ keepalive = env.int("GUNICORN_KEEPALIVE", 5, minimum=0)
 max_requests = env.int("GUNICORN_MAX_REQUESTS", 0, minimum=0)
 max_requests_jitter = max_requests // 10
 malloc_keep_mb = env.int("MALLOC_KEEP_MB", 256, minimum=0)
-gc_young_threshold = env.int("GC_YOUNG_THRESHOLD", 20_000, minimum=0)
+gc_young_threshold = env.int("GC_YOUNG_THRESHOLD", 50_000, minimum=0)
 metrics_port = env.int("METRICS_PORT", 0, minimum=0, maximum=65535)
 metrics_host = env.str("METRICS_HOST", "0.0.0.0")
 # The heartbeat file lives in memory when the system offers it (containers
@@ -119,16 +120,20 @@ def post_worker_init(worker: Any) -> None:
     # the first connection opens, so that every connection leaves them to it;
     # then the rest warms up before serving.
     from anomaly.allocator import keep_freed_memory
+    from anomaly.collector import collect_after_requests
     from anomaly.db.sqlite3.checkpoint import start_background_checkpoints
     from anomaly.warmup import worker_warm_up
 
     if keep_freed_memory(malloc_keep_mb * 1024 * 1024):
         worker.log.info("worker %s keeps up to %s MB of freed memory", worker.pid, malloc_keep_mb)
     start_background_checkpoints()
-    worker_warm_up(young_threshold=gc_young_threshold)
+    worker_warm_up()
     if gc_young_threshold:
+        collect_after_requests(gc_young_threshold)
         worker.log.info(
-            "worker %s collects young objects every %s allocations", worker.pid, gc_young_threshold
+            "worker %s collects garbage between requests (in one past %s new objects)",
+            worker.pid,
+            gc_young_threshold,
         )
 
 

@@ -11,10 +11,9 @@ from django.urls import get_resolver
 from detection.registry import detectors_preload
 
 
-def worker_warm_up(*, young_threshold: int = 0) -> None:
+def worker_warm_up() -> None:
     """Load the active models and every view, then freeze the garbage
-    collector's view of what is loaded; with ``young_threshold``, collect the
-    youngest generation only after that many new objects instead of 700.
+    collector's view of what is loaded.
 
     Without the URLconf loaded here, each worker's first request imports the
     views, DRF and drf-spectacular: a second or more.
@@ -25,15 +24,6 @@ def worker_warm_up(*, young_threshold: int = 0) -> None:
     190 ms, once every ten batches of 1,000 transactions or so, which made the
     batch's p99 and added 19 ms to its mean. Frozen, a full collection only
     walks what requests allocate (2 ms).
-
-    A batch of 1,000 transactions allocates some 20,000 objects (a validated
-    model, its dict, Decimals and datetimes per item), most alive until the
-    answer is sent. At Python's default of 700, about twenty collections per
-    request walked them again and again, 2 ms in all; at 20,000 a batch
-    mostly runs without one. Whole gunicorn runs, three of each, interleaved
-    (medians of 30 batches inside the workers): 59.4, 64.8 and 63.4 ms
-    against 60.2, 65.0 and 65.8, and a tenth of the batches slower than 68-82
-    ms against 77-101. A single transaction hardly allocates enough to notice.
     """
     try:
         detectors_preload()
@@ -43,5 +33,3 @@ def worker_warm_up(*, young_threshold: int = 0) -> None:
         connections.close_all()
     gc.collect()
     gc.freeze()
-    if young_threshold > 0:
-        gc.set_threshold(young_threshold, *gc.get_threshold()[1:])

@@ -10,15 +10,14 @@ from pathlib import Path
 from tests.anomaly.fresh_interpreter import run_fresh
 
 
-def _warm_up_worker(tmp_path: Path, young_threshold: int = 0) -> dict:
+def _warm_up_worker(tmp_path: Path) -> dict:
     script = (
         "import gc, json, sys, django; django.setup();"
         "from anomaly.warmup import worker_warm_up;"
         "before = gc.get_freeze_count();"
-        f"worker_warm_up(young_threshold={young_threshold});"
+        "worker_warm_up();"
         "from django.db import connections;"
         "print(json.dumps({'before': before, 'frozen': gc.get_freeze_count(),"
-        " 'threshold': gc.get_threshold(),"
         " 'views': 'detection.api.predict' in sys.modules,"
         " 'open': [c.alias for c in connections.all() if c.connection is not None]}))"
     )
@@ -43,12 +42,3 @@ def test_it_loads_the_views_freezes_what_is_loaded_and_closes_connections(tmp_pa
     # Django, DRF and NumPy alone are well over 50,000 objects.
     assert outcome["frozen"] > 50_000
     assert outcome["open"] == []
-
-
-def test_it_keeps_pythons_collection_thresholds_unless_told(tmp_path):
-    assert _warm_up_worker(tmp_path)["threshold"] == [700, 10, 10]
-
-
-def test_it_collects_young_objects_after_as_many_allocations_as_told(tmp_path):
-    # The older generations keep their own thresholds.
-    assert _warm_up_worker(tmp_path, young_threshold=20_000)["threshold"] == [20_000, 10, 10]
