@@ -21,9 +21,9 @@ Every knob comes from the environment through ``anomaly.env``:
 * ``MALLOC_KEEP_MB`` (256; 0 = glibc's defaults): freed memory each worker
   keeps for its next requests instead of handing it back to the system,
   which then faulted every page in again (``anomaly/allocator.py``);
-* ``GC_YOUNG_THRESHOLD`` (50,000; 0 = Python's own collection): new objects
-  a request may allocate before the garbage collector runs in it; each
-  worker collects between requests instead (``anomaly/collector.py``);
+* ``GC_LARGE_REQUEST_BYTES`` (32 KiB; 0 = never): a request with a body this
+  large runs without the garbage collector, and the worker collects after
+  answering it (``anomaly/collector.py``);
 * ``METRICS_PORT`` (0 = off; 9464 in the container image): the master process
   serves the Prometheus exposition of all workers on this port. Prometheus
   scrapes it on the internal network; it is a separate port from the
@@ -78,7 +78,7 @@ keepalive = env.int("GUNICORN_KEEPALIVE", 5, minimum=0)
 max_requests = env.int("GUNICORN_MAX_REQUESTS", 0, minimum=0)
 max_requests_jitter = max_requests // 10
 malloc_keep_mb = env.int("MALLOC_KEEP_MB", 256, minimum=0)
-gc_young_threshold = env.int("GC_YOUNG_THRESHOLD", 50_000, minimum=0)
+gc_large_request_bytes = env.int("GC_LARGE_REQUEST_BYTES", 32 * 1024, minimum=0)
 metrics_port = env.int("METRICS_PORT", 0, minimum=0, maximum=65535)
 metrics_host = env.str("METRICS_HOST", "0.0.0.0")
 # The heartbeat file lives in memory when the system offers it (containers
@@ -120,7 +120,7 @@ def post_worker_init(worker: Any) -> None:
     # the first connection opens, so that every connection leaves them to it;
     # then the rest warms up before serving.
     from anomaly.allocator import keep_freed_memory
-    from anomaly.collector import collect_after_requests
+    from anomaly.collector import keep_collection_out_of_large_requests
     from anomaly.db.sqlite3.checkpoint import start_background_checkpoints
     from anomaly.warmup import worker_warm_up
 
@@ -128,12 +128,12 @@ def post_worker_init(worker: Any) -> None:
         worker.log.info("worker %s keeps up to %s MB of freed memory", worker.pid, malloc_keep_mb)
     start_background_checkpoints()
     worker_warm_up()
-    if gc_young_threshold:
-        collect_after_requests(gc_young_threshold)
+    if gc_large_request_bytes:
+        keep_collection_out_of_large_requests(gc_large_request_bytes)
         worker.log.info(
-            "worker %s collects garbage between requests (in one past %s new objects)",
+            "worker %s collects garbage after requests of %s bytes or more, not during them",
             worker.pid,
-            gc_young_threshold,
+            gc_large_request_bytes,
         )
 
 

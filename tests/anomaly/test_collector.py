@@ -1,5 +1,5 @@
-"""A worker's garbage collection between requests, in a fresh interpreter:
-it changes the collector's thresholds for the whole process."""
+"""A worker's garbage collection kept out of large requests, in a fresh
+interpreter: it switches the collector off and on for the whole process."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ _SCRIPT = textwrap.dedent(
     import gc, json, weakref, django
     django.setup()
     from django.core.signals import request_finished, request_started
-    from anomaly.collector import collect_after_requests, collect_between_requests
+    from anomaly.collector import collect_due, keep_collection_out_of_large_requests
 
     class Node:
         def __init__(self):
@@ -23,20 +23,27 @@ _SCRIPT = textwrap.dedent(
         refs = [weakref.ref(Node()) for _ in range(count)]
         return lambda: sum(ref() is not None for ref in refs)
 
-    collect_after_requests(50_000)
+    def request(size, count=5_000):
+        request_started.send(sender=None, environ={"CONTENT_LENGTH": str(size)})
+        alive = garbage(count)
+        during = alive(), gc.isenabled()
+        request_finished.send(sender=None)
+        return during, (alive(), gc.isenabled())
+
+    keep_collection_out_of_large_requests(32_768)
     gc.collect()
-    out = {"threshold": gc.get_threshold()}
-    request_started.send(sender=None)
-    alive = garbage(5_000)
-    out["alive_in_request"] = alive()
-    request_finished.send(sender=None)
-    out["alive_after"] = alive()
+    out = {"large": request(40_000), "small": request(500)}
+    # A large request whose end never came does not keep the collector off.
+    request_started.send(sender=None, environ={"CONTENT_LENGTH": "40000"})
+    out["unfinished"] = request(500)
     gc.collect()
-    out["nothing_to_do"] = collect_between_requests()
+    out["nothing_due"] = collect_due()
     chosen = []
-    for _ in range(COLLECTIONS):
-        garbage(800)
-        chosen.append(collect_between_requests())
+    gc.disable()  # as during a large request: only collect_due collects
+    for _ in range(111):  # ten young collections make a middle one due,
+        garbage(800)  # ten of those a full one
+        chosen.append(collect_due())
+    gc.enable()
     out["chosen"] = chosen
     print(json.dumps(out))
     """
@@ -44,25 +51,32 @@ _SCRIPT = textwrap.dedent(
 
 
 def _run() -> dict:
-    # 10 young collections make a middle one due, 10 middle ones an old one.
-    script = _SCRIPT.replace("COLLECTIONS", "111")
-    output = run_fresh(script, DJANGO_SETTINGS_MODULE="anomaly.settings")
+    output = run_fresh(_SCRIPT, DJANGO_SETTINGS_MODULE="anomaly.settings")
     return json.loads(output.strip().splitlines()[-1])
 
 
-def test_requests_run_without_collections_and_garbage_goes_after_them():
+def test_a_large_request_runs_without_the_collector_and_its_garbage_goes_after():
+    (alive_during, enabled_during), (alive_after, enabled_after) = _run()["large"]
+
+    assert alive_during == 5_000 and not enabled_during
+    assert alive_after == 0 and enabled_after
+
+
+def test_a_small_request_is_left_to_pythons_collector():
+    outcome = _run()
+    (alive_during, enabled_during), (_, enabled_after) = outcome["small"]
+
+    assert enabled_during and enabled_after
+    assert alive_during < 5_000  # collected as it went, as Python does
+    (_, enabled), (_, enabled_after) = outcome["unfinished"]
+    assert enabled and enabled_after
+
+
+def test_after_a_large_request_it_collects_what_python_would_have():
     outcome = _run()
 
-    assert outcome["threshold"] == [50_000, 10, 10]
-    assert outcome["alive_in_request"] == 5_000  # no collection inside the request
-    assert outcome["alive_after"] == 0  # collected once the answer was out
-    assert outcome["nothing_to_do"] is None
-
-
-def test_it_collects_the_older_generations_as_often_as_python_would():
-    chosen = _run()["chosen"]
-
-    assert set(chosen) == {0, 1, 2}
+    assert outcome["nothing_due"] is None
+    chosen = outcome["chosen"]
     # Every eleventh collection is of the middle generation; after ten of
     # those comes a full one.
     assert chosen[10] == 1 and chosen[21] == 1

@@ -180,12 +180,12 @@ def test_its_workers_keep_freed_memory(gunicorn):
 
 
 def test_its_workers_collect_garbage_between_requests(gunicorn):
-    # anomaly/collector.py, GC_YOUNG_THRESHOLD's default: set in each worker once
+    # anomaly/collector.py, GC_LARGE_REQUEST_BYTES's default: set in each worker once
     # it has warmed up, which may be after the fixture's first answer.
     def logged() -> bool:
         messages = {line["message"] for line in gunicorn.lines()}
         return all(
-            f"worker {pid} collects garbage between requests (in one past 50000 new objects)"
+            f"worker {pid} collects garbage after requests of 32768 bytes or more, not during them"
             in messages
             for pid in gunicorn.worker_pids()
         )
