@@ -129,14 +129,15 @@ def _proof_thread() -> ThreadPoolExecutor:
 
 class _WindowTotals:
     """``window_totals`` of a batch's accounts, read meanwhile by a thread of
-    this process with a connection of its own (on SQLite), or when asked for
-    (PostgreSQL: that thread's connection would stay open for good, and a
-    test database cannot be dropped while one is)."""
+    this process with a connection of its own (an SQLite file), or when asked
+    for (PostgreSQL: that thread's connection would stay open for good, and a
+    test database cannot be dropped while one is; an in-memory SQLite
+    database is another one on each connection)."""
 
     def __init__(self, *, account_ids: list[str], since: datetime, before: datetime) -> None:
         self.query = {"account_ids": account_ids, "since": since, "before": before}
         self.reading: Future[tuple[int, int]] | None = None
-        if connection.vendor == "sqlite":
+        if connection.vendor == "sqlite" and not connection.is_in_memory_db():
             self.reading = _proof_thread().submit(_window_totals_in_thread, **self.query)
 
     def result(self) -> tuple[int, int]:
