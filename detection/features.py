@@ -369,15 +369,24 @@ def _merchant_burst(
     ``merchant_recent`` adds stored transactions of other accounts that are
     not in ``frame``; ``merchant`` is the frame's merchant codes and
     ``merchants`` the distinct merchants they number."""
-    codes, ts, values = merchant, frame["ts"].astype(np.int64), novelty
+    ts = frame["ts"].astype(np.int64)
+    # Only the rows with novelty add to a burst, a few in a hundred: sorting
+    # and summing those alone, in the same order, gives the same sums to the
+    # bit as summing every row, and spares sorting the whole frame again.
+    adding = np.flatnonzero(novelty)
+    codes, times, values = merchant[adding], ts[adding], novelty[adding]
     if merchant_recent is not None and len(merchant_recent["ts"]):
         codes = np.concatenate([codes, _codes_after(merchant_recent["merchant_id"], merchants)])
-        ts = np.concatenate([ts, merchant_recent["ts"].astype(np.int64)])
+        times = np.concatenate([times, merchant_recent["ts"].astype(np.int64)])
         values = np.concatenate([values, merchant_recent["novelty"].astype(np.float64)])
-    order, key = _group_time_order(codes, ts)
-    if rows is None and len(ts) > len(novelty):
-        rows = np.arange(len(novelty))
-    end, start = _window_bounds(key, order, rows, (MERCHANT_BURST_WINDOW,))
+    order, key = _group_time_order(codes, times)
+    wanted = slice(None) if rows is None else rows
+    # Each window ends before the row's own second and starts the burst
+    # window before it, as _window_bounds has them.
+    own = (merchant[wanted] << _TIME_BITS) | ts[wanted]
+    end, start = np.searchsorted(key, np.concatenate([own, own - MERCHANT_BURST_WINDOW])).reshape(
+        2, -1
+    )
     return np.log1p(_window_sum(values[order], start, end))
 
 
