@@ -300,11 +300,13 @@ def _window_sums(columns: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.
 class _PairOrder(NamedTuple):
     """Every (account, value) pair of each kind of value (device, IP, …) in
     one (pair, time) order: each pair has a group code of its own, kinds
-    stacked one after another."""
+    stacked one after another. ``run_start``: for each sorted key, where its
+    run of equal keys (same pair, same second) begins."""
 
     order: np.ndarray
     key: np.ndarray
     kinds: int
+    run_start: np.ndarray
 
 
 def _pair_order(
@@ -322,28 +324,38 @@ def _pair_order(
         # Too large for the packed sort key: renumber densely.
         group = _codes(group)
     order, key = _group_time_order(group, np.tile(ts, len(value_codes)))
-    return _PairOrder(order, key, len(value_codes))
+    starts = np.ones(len(key), dtype=bool)
+    starts[1:] = key[1:] != key[:-1]
+    run_start = np.maximum.accumulate(np.where(starts, np.arange(len(key)), 0))
+    return _PairOrder(order, key, len(value_codes), run_start)
 
 
 def _pair_previous_counts(pairs: _PairOrder, lookback: int, rows: np.ndarray | None) -> np.ndarray:
     """For each kind: how often the account used the row's value in its
     window, for ``rows`` (every row when None), one kind per row."""
-    n = len(pairs.key) // pairs.kinds
-    if rows is not None:
-        rows = (np.arange(pairs.kinds, dtype=np.int64)[:, None] * n + rows).ravel()
-    end, start = _window_bounds(pairs.key, pairs.order, rows, (lookback,))
-    return (end - start).astype(np.float64).reshape(pairs.kinds, -1)
+    key, order = pairs.key, pairs.order
+    # A row's window ends where its run of equal keys begins, which is known
+    # without a search; only where it starts is searched for.
+    if rows is None:
+        # Sorted queries search faster; the counts then go back to row order.
+        counts = np.empty(len(key), dtype=np.int64)
+        counts[order] = pairs.run_start - np.searchsorted(key, key - lookback)
+    else:
+        n = len(key) // pairs.kinds
+        every_kind = (np.arange(pairs.kinds, dtype=np.int64)[:, None] * n + rows).ravel()
+        position = np.empty(len(order), dtype=np.int64)
+        position[order] = np.arange(len(order))
+        at = position[every_kind]
+        counts = pairs.run_start[at] - np.searchsorted(key, key[at] - lookback)
+    return counts.astype(np.float64).reshape(pairs.kinds, -1)
 
 
 def _first_uses(pairs: _PairOrder, kind: int, lookback: int) -> np.ndarray:
     """Per row, whether the account had not used the row's value of ``kind``
     in its window: the rows whose pair count is 0, without a search."""
-    key = pairs.key
+    key, run_start = pairs.key, pairs.run_start
     # Each sorted key's predecessor that is strictly smaller: the one before
-    # its run of equal keys (same pair, same second).
-    starts = np.ones(len(key), dtype=bool)
-    starts[1:] = key[1:] != key[:-1]
-    run_start = np.maximum.accumulate(np.where(starts, np.arange(len(key)), 0))
+    # its run of equal keys.
     previous = key[np.maximum(run_start - 1, 0)]
     # Another pair's keys all sort below ``key - lookback``: times stay below
     # 2**33 in the low 34 bits.
