@@ -309,25 +309,31 @@ class _PairOrder(NamedTuple):
     run_start: np.ndarray
 
 
-def _pair_order(
-    account: np.ndarray, value_codes: Sequence[np.ndarray], ts: np.ndarray
-) -> _PairOrder:
+def _pair_order(account: np.ndarray, values: Sequence[np.ndarray], ts: np.ndarray) -> _PairOrder:
+    accounts = np.int64(account.max(initial=0)) + 1
+    room = _MAX_GROUP_CODE // (len(values) * accounts)
     groups = []
     base = np.int64(0)
-    for codes in value_codes:
+    for column in values:
+        # A pair needs distinct codes, not dense ones: a column of codes (into
+        # a vocabulary) is taken as it is while the packed key has room for
+        # it, which spares factorizing it again (0.2 ms per 12,000 rows).
+        codes = column if column.dtype.kind == "i" else _codes(column)
         width = np.int64(codes.max(initial=0)) + 1
-        pair = account * width + codes
-        groups.append(pair + base)
-        base += (np.int64(account.max(initial=0)) + 1) * width
+        if width > room and codes is column:
+            codes = _codes(column)
+            width = np.int64(codes.max(initial=0)) + 1
+        groups.append(account * width + codes + base)
+        base += accounts * width
     group = np.concatenate(groups)
     if base >= _MAX_GROUP_CODE:
         # Too large for the packed sort key: renumber densely.
         group = _codes(group)
-    order, key = _group_time_order(group, np.tile(ts, len(value_codes)))
+    order, key = _group_time_order(group, np.tile(ts, len(values)))
     starts = np.ones(len(key), dtype=bool)
     starts[1:] = key[1:] != key[:-1]
     run_start = np.maximum.accumulate(np.where(starts, np.arange(len(key)), 0))
-    return _PairOrder(order, key, len(value_codes), run_start)
+    return _PairOrder(order, key, len(values), run_start)
 
 
 def _pair_previous_counts(pairs: _PairOrder, lookback: int, rows: np.ndarray | None) -> np.ndarray:
@@ -477,12 +483,7 @@ def compute_features(
     kinds = ("device", "ip", "location", "merchant")
     pairs = _pair_order(
         account,
-        [
-            _codes(frame["device_id"]),
-            _codes(frame["ip_address"]),
-            _codes(frame["location"]),
-            merchant,
-        ],
+        [frame["device_id"], frame["ip_address"], frame["location"], merchant],
         ts,
     )
     # ``need``: the rows computed below; ``pick``: where the wanted ones are

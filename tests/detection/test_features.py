@@ -255,7 +255,14 @@ def test_it_gives_the_rows_asked_for_the_very_features_of_a_full_pass(accounts):
 
 
 @pytest.mark.parametrize("rows", [None, slice(300, None)], ids=["every row", "some rows"])
-def test_it_gives_the_same_features_for_text_columns_given_as_codes(rows):
+@pytest.mark.parametrize(
+    "spread",
+    # Codes into a vocabulary are paired with the account's as they are while
+    # the packed sort key has room for them; wider ones are renumbered.
+    [1, 1 << 26],
+    ids=["packable codes", "codes too wide to pack"],
+)
+def test_it_gives_the_same_features_for_text_columns_given_as_codes(rows, spread):
     frame = frame_from_items(habitual_items(accounts=12, per_account=30, seed=4))
     stats = MerchantStats.fit(frame["merchant_id"], frame["amount"], frame["account_id"])
     recent = {
@@ -273,6 +280,10 @@ def test_it_gives_the_same_features_for_text_columns_given_as_codes(rows):
         vocabularies[name] = texts[::-1]
         position = {text: i for i, text in enumerate(vocabularies[name])}
         coded[name] = np.array([position[text] for text in frame[name]], dtype=np.int64)
+        if name in ("location", "device_id", "ip_address"):
+            # Only the merchants' texts are ever looked up: these codes may
+            # stand for a vocabulary of any size.
+            coded[name] *= spread
 
     def features(columns, **extra):
         return compute_features(
