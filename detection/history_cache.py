@@ -71,6 +71,19 @@ _HELD = ("pk", *(name for name in FEATURE_INPUTS if name != "account_id"))
 _SPARE_TEXTS = 4096
 
 
+def _gathered(values: np.ndarray, rows: np.ndarray, then: np.ndarray) -> np.ndarray:
+    """``values[rows]`` followed by ``then``: gathered straight into the one
+    array, rather than gathered and then copied again to join them."""
+    kind = np.result_type(values, then)
+    if kind != values.dtype:
+        return np.concatenate([values[rows], then])
+    joined = np.empty(len(rows) + len(then), dtype=kind)
+    # "clip": the rows are valid, and "raise" would gather into a buffer first.
+    np.take(values, rows, out=joined[: len(rows)], mode="clip")
+    joined[len(rows) :] = then
+    return joined
+
+
 class _Vocabulary:
     """Texts numbered in the order first seen."""
 
@@ -256,10 +269,13 @@ class HistoryCache:
             )
         )
         taken = rows[order]
-        history = {name: values[taken] for name, values in self._columns.items()}
-        history["account_id"] = self._account[taken]
+        coded = self._coded(targets)
+        columns = {
+            name: _gathered(values, taken, coded[name]) for name, values in self._columns.items()
+        }
+        columns["account_id"] = _gathered(self._account, taken, coded["account_id"])
         frame = FeatureFrame(
-            columns_concat([history, self._coded(targets)]),
+            columns,
             first_target=len(taken),
             vocabularies={
                 "account_id": self._accounts.texts,
