@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any
 
 from django.db import connection, transaction
@@ -227,7 +227,7 @@ def _row_sources(
     for start in range(0, len(rows), per_statement):
         group = rows[start : start + per_statement]
         row = "(" + ", ".join(["%s"] * len(group[0])) + ")"
-        yield "VALUES " + ", ".join([row] * len(group)), [v for values in group for v in values]
+        yield "VALUES " + ", ".join([row] * len(group)), list(chain.from_iterable(group))
 
 
 @cache
@@ -254,9 +254,9 @@ def predictions_upsert(*, rows: Sequence[tuple[int, int, float, float, bool, str
     )
     column_sql = ", ".join(ops.quote_name(c) for c in columns)
     updates = ", ".join(f"{ops.quote_name(c)} = EXCLUDED.{ops.quote_name(c)}" for c in columns[2:])
-    now = ops.adapt_datetimefield_value(timezone.now())
+    scored_at = (ops.adapt_datetimefield_value(timezone.now()),)
     with connection.cursor() as cursor:
-        for source, params in _row_sources(Prediction, columns, [(*row, now) for row in rows]):
+        for source, params in _row_sources(Prediction, columns, [row + scored_at for row in rows]):
             cursor.execute(
                 f"INSERT INTO {table} ({column_sql}) {source} "
                 f"ON CONFLICT (transaction_id, model_version_id) DO UPDATE SET {updates}",
