@@ -63,10 +63,10 @@ class DatabaseWrapper(instrumented_base.DatabaseWrapper):
             super()._start_transaction_under_autocommit()
             return
         raw = self.connection
-        timeout_ms = round(float(self.settings_dict["OPTIONS"].get("timeout", 5)) * 1000)
+        timeout = float(self.settings_dict["OPTIONS"].get("timeout", 5))
         raw.execute("PRAGMA busy_timeout = 0")
         try:
-            deadline = time.monotonic() + _QUICK_WAIT_SECONDS
+            deadline = time.monotonic() + min(_QUICK_WAIT_SECONDS, timeout)
             while True:
                 try:
                     raw.execute("BEGIN IMMEDIATE")
@@ -77,7 +77,7 @@ class DatabaseWrapper(instrumented_base.DatabaseWrapper):
                         break
                 time.sleep(_RETRY_SECONDS)
         finally:
-            raw.execute(f"PRAGMA busy_timeout = {timeout_ms:d}")
+            raw.execute(f"PRAGMA busy_timeout = {round(timeout * 1000):d}")
         # Still taken (a long write, such as an import), or another error:
         # Django's own start, which waits on SQLite's terms up to the
         # timeout and raises as Django does.

@@ -110,6 +110,38 @@ def test_a_writer_writes_once_the_other_process_has_committed(tmp_path, held):
         assert written_and_wait(alias) == (["other", "this"], 5000)
 
 
+def test_a_writer_tries_again_itself_rather_than_sleeping_in_sqlite(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    with file_database(path, timeout=5) as alias:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        statements: list[str] = []
+
+        def trace(statement: str) -> None:
+            statements.append(statement)
+            if statements.count("BEGIN IMMEDIATE") == 3:
+                other.execute("COMMIT")  # the other process lets go
+
+        connections[alias].ensure_connection()
+        connections[alias].connection.set_trace_callback(trace)
+        try:
+            with transaction.atomic(using=alias):
+                pass
+        finally:
+            connections[alias].connection.set_trace_callback(None)
+            other.close()
+    # Its own tries, SQLite's wait switched off meanwhile (it would have slept
+    # 1 ms, then 2, then 5 … between tries instead), then set back.
+    assert statements == [
+        "PRAGMA busy_timeout = 0",
+        "BEGIN IMMEDIATE",
+        "BEGIN IMMEDIATE",
+        "BEGIN IMMEDIATE",
+        "PRAGMA busy_timeout = 5000",
+        "COMMIT",
+    ]
+
+
 def test_a_writer_gives_up_after_its_timeout_as_django_does(tmp_path):
     with file_database(tmp_path / "db.sqlite3", timeout=0.2) as alias:
         with (
