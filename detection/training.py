@@ -139,6 +139,11 @@ def model_train(
     n_neighbors = params.get("n_neighbors")
     if n_neighbors is not None and n_neighbors >= len(fit_rows):
         params["n_neighbors"] = max(2, len(fit_rows) - 1)
+    max_samples = params.get("max_samples")
+    if isinstance(max_samples, int) and max_samples > len(fit_rows):
+        # What scikit-learn would use, with a warning at every fit; recorded
+        # as the version's parameter since it is what the trees were built on.
+        params["max_samples"] = len(fit_rows)
     pipeline = build_pipeline(algorithm, params | {"n_jobs": 2})
     pipeline.fit(fit_rows)
     # n_jobs is a property of this machine, not of the model.

@@ -48,6 +48,14 @@ def test_it_trains_on_a_time_window_with_history_before_it(history):
     assert np.count_nonzero(data.X[:, history_column]) > 250
 
 
+def test_it_samples_each_tree_from_at_most_the_rows_there_are(history, settings, recwarn):
+    settings.ML_IF_MAX_SAMPLES = 1000
+    [result] = models_train(algorithms=["isolation_forest"])
+    assert result.model_version.params["max_samples"] == 750
+    # scikit-learn would have warned that it used 750, at every training.
+    assert not [w for w in recwarn if "max_samples" in str(w.message)]
+
+
 def test_it_refuses_to_train_on_too_few_transactions(db):
     store(habitual_items(accounts=2, per_account=10))
     with pytest.raises(NotEnoughData, match="20 transactions"):
