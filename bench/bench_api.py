@@ -148,6 +148,26 @@ class Payloads:
         return json.dumps([self.next(prefix) for _ in range(size)]).encode()
 
 
+def request_template(tx: Any) -> dict[str, Any]:
+    """A stored transaction as a request's body, but for its id and time
+    (``Payloads`` gives each request new ones)."""
+    return {
+        "account_id": tx.account_id,
+        "amount": float(tx.amount),
+        "transaction_type": tx.transaction_type,
+        "location": tx.location,
+        "device_id": tx.device_id,
+        "ip_address": tx.ip_address,
+        "merchant_id": tx.merchant_id,
+        "channel": tx.channel,
+        "customer_age": tx.customer_age,
+        "customer_occupation": tx.customer_occupation,
+        "duration_seconds": tx.duration_seconds,
+        "login_attempts": tx.login_attempts,
+        "account_balance": float(tx.account_balance),
+    }
+
+
 def prepare(folder: Path, accounts: int, months: int) -> tuple[str, Payloads, int]:
     """History, trained models, a user's token and the requests' payloads."""
     from django.contrib.auth import get_user_model
@@ -172,25 +192,7 @@ def prepare(folder: Path, accounts: int, months: int) -> tuple[str, Payloads, in
     token = Token.objects.create(user=user).key
     # Each request is a new transaction of a real account, like one of its
     # stored ones, so it has the account's history to be scored with.
-    templates = []
-    for tx in Transaction.objects.order_by("?")[:5000]:
-        templates.append(
-            {
-                "account_id": tx.account_id,
-                "amount": float(tx.amount),
-                "transaction_type": tx.transaction_type,
-                "location": tx.location,
-                "device_id": tx.device_id,
-                "ip_address": tx.ip_address,
-                "merchant_id": tx.merchant_id,
-                "channel": tx.channel,
-                "customer_age": tx.customer_age,
-                "customer_occupation": tx.customer_occupation,
-                "duration_seconds": tx.duration_seconds,
-                "login_attempts": tx.login_attempts,
-                "account_balance": float(tx.account_balance),
-            }
-        )
+    templates = [request_template(tx) for tx in Transaction.objects.order_by("?")[:5000]]
     print(
         f"prepared {stored:,} stored and scored transactions of {accounts} accounts "
         f"and both models in {time.perf_counter() - began:.1f} s"

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,11 @@ ACCOUNTS, MONTHS, SEED = 400, 4, 11
 def _worker(repo: Path, size: int) -> None:
     """One side: prepare a database with ``repo``'s code, then score a batch
     for every line read, printing its milliseconds."""
+    # The requests are made by this checkout's benchmark code, alike on both
+    # sides; everything after comes from ``repo``.
+    sys.path.insert(0, str(CHECKOUT))
+    from bench.bench_api import Payloads, request_template
+
     sys.path.insert(0, str(repo))
     os.chdir(repo)
     folder = Path(tempfile.mkdtemp(prefix="anomaly-compare-"))
@@ -70,36 +74,13 @@ def _worker(repo: Path, size: int) -> None:
         import_transactions_csv(path=csv_path)
         models_train()
         stored_transactions_score()
-        templates = list(Transaction.objects.order_by("id")[:5000:7])
+        # Every seventh of the first 5,000, the same on both sides.
+        templates = [request_template(tx) for tx in Transaction.objects.order_by("id")[:5000:7]]
         start = Transaction.objects.order_by("-timestamp").values_list("timestamp", flat=True)[0]
-        sent = 0
+        payloads = Payloads(templates, start=start)
 
         def batch(prefix: str) -> list[Any]:
-            nonlocal sent
-            payloads = []
-            for _ in range(size):
-                sent += 1
-                tx = templates[sent % len(templates)]
-                payloads.append(
-                    {
-                        "transaction_id": f"{prefix}{sent:09d}",
-                        "account_id": tx.account_id,
-                        "amount": float(tx.amount),
-                        "timestamp": (start + timedelta(seconds=sent)).isoformat(),
-                        "transaction_type": tx.transaction_type,
-                        "location": tx.location,
-                        "device_id": tx.device_id,
-                        "ip_address": tx.ip_address,
-                        "merchant_id": tx.merchant_id,
-                        "channel": tx.channel,
-                        "customer_age": tx.customer_age,
-                        "customer_occupation": tx.customer_occupation,
-                        "duration_seconds": tx.duration_seconds,
-                        "login_attempts": tx.login_attempts,
-                        "account_balance": float(tx.account_balance),
-                    }
-                )
-            return validate_batch(json.loads(json.dumps(payloads)), max_items=max(size, 1))
+            return validate_batch(json.loads(payloads.body(prefix, size)), max_items=size)
 
         for _ in range(3):  # the first batches load and warm up the models
             transactions_score(items=batch("CW"))
