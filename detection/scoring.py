@@ -458,8 +458,13 @@ def transactions_score(
     unusable.
     """
     detectors = active_detectors(algorithms)
-    for _ in range(_ATTEMPTS):
-        attempt = _score_batch(detectors, items, persist=persist, rule=rule)
+    for number in range(_ATTEMPTS):
+        # A single transaction is taken for new at first, as nearly every one
+        # is: its insert tells otherwise, and the next attempt looks it up.
+        # That spares most requests a query (0.1 ms of about 3), and costs a
+        # re-sent one a second scoring.
+        look_up = number > 0 or len(items) > 1
+        attempt = _score_batch(detectors, items, persist=persist, rule=rule, look_up=look_up)
         if attempt is not None:
             break
         # Another request stored some of these ids between this one's look-up
@@ -498,12 +503,16 @@ def _score_batch(
     *,
     persist: bool,
     rule: str | None,
+    look_up: bool = True,
 ) -> _Attempt | None:
-    """One attempt of ``transactions_score``, or None when another request
-    stored some of the same ids first."""
+    """One attempt of ``transactions_score``, or None when some of the ids
+    were stored already: by another request meanwhile, or before it when
+    not ``look_up``, which takes every id for new."""
     targets = frame_from_items(items)
     ids = [item.transaction_id for item in items]
-    if persist:
+    if persist and not look_up:
+        stored_pks = np.zeros(0, dtype=np.int64)
+    elif persist:
         stored = stored_transactions(transaction_ids=ids)
         stored_pks = stored["pk"]
         if len(stored_pks):

@@ -6,6 +6,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from prometheus_client import REGISTRY
 
 from detection.features import compute_features
@@ -206,7 +207,14 @@ def test_it_gives_each_version_the_features_of_its_own_merchant_profile(trained)
 def test_it_stores_a_transaction_once_and_scores_the_stored_record(trained):
     first = transactions_score(items=[takeover()], persist=True)
     # A retry with different values must not overwrite what was stored.
+    counted = predictions_counted()
     retry = transactions_score(items=[takeover(login_attempts=1)], persist=True)
+    # Taken for new, then found stored by its insert and scored again as
+    # stored: counted once.
+    after = predictions_counted()
+    assert {algorithm: after[algorithm] - counted[algorithm] for algorithm in after} == {
+        algorithm: 1.0 for algorithm in after
+    }
     assert Transaction.objects.filter(transaction_id="ATTACK1").count() == 1
     assert Transaction.objects.get(transaction_id="ATTACK1").login_attempts == 5
     assert (
@@ -229,6 +237,15 @@ def predictions_counted() -> dict[str, float]:
         )
         for algorithm in Algorithm.values
     }
+
+
+def test_it_stores_a_new_single_transaction_without_looking_its_id_up_first(trained):
+    with CaptureQueriesContext(connection) as queries:
+        [result] = transactions_score(items=[takeover("NEWONE")], persist=True)
+    assert result.stored and result.pk == Transaction.objects.get(transaction_id="NEWONE").pk
+    # The history read leaves the transaction out by its id too, further on
+    # in its WHERE clause; a look-up starts with it.
+    assert not [q["sql"] for q in queries if 'WHERE "transaction_id"' in q["sql"]]
 
 
 def test_it_scores_the_stored_record_when_another_request_stores_the_id_first(trained):
