@@ -254,11 +254,16 @@ def _codes_after(values: np.ndarray, uniques: Sequence[object]) -> np.ndarray:
     return np.fromiter((known.setdefault(v, len(known)) for v in values), np.int64, len(values))
 
 
+def _time_key(group: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """(group, time) packed into one int64: the group in the high bits."""
+    return (group << _TIME_BITS) | ts
+
+
 def _group_time_order(group: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The rows' order by (group, time), ties in row order, and their packed
     (group, time) keys in that order. A stable sort of the one packed key is
     the same order as ``np.lexsort((ts, group))``, three times faster."""
-    key = (group << _TIME_BITS) | ts
+    key = _time_key(group, ts)
     order = _rows_in_order(group, ts) if len(key) >= _PACKED_SORT_FROM else None
     if order is None:
         order = np.argsort(key, kind="stable")
@@ -290,19 +295,26 @@ def _window_bounds(
     Rows in between are its windows. One row per bound."""
     if rows is None:
         # Sorted queries search faster; the answers then go back to row order.
-        own = key
-    else:
-        position = np.empty(len(order), dtype=np.int64)
-        position[order] = np.arange(len(order))
-        own = key[position[rows]]
-    found = np.searchsorted(
-        key, np.concatenate([own, *(own - width for width in widths)]), side="left"
-    ).reshape(1 + len(widths), len(own))
-    if rows is None:
+        found = _bounds_of(key, key, widths)
         unsorted = np.empty_like(found)
         unsorted[:, order] = found
         return unsorted
-    return found
+    return _bounds_of(key, key[_positions(order)[rows]], widths)
+
+
+def _bounds_of(key: np.ndarray, own: np.ndarray, widths: Sequence[int]) -> np.ndarray:
+    """Where the (group, time) keys ``own`` fall in the sorted ``key``, then
+    where each of them less each of ``widths`` does: one search for all."""
+    return np.searchsorted(
+        key, np.concatenate([own, *(own - width for width in widths)]), side="left"
+    ).reshape(1 + len(widths), len(own))
+
+
+def _positions(order: np.ndarray) -> np.ndarray:
+    """Where each row stands in ``order``."""
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    return position
 
 
 def _window_sum(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -369,9 +381,7 @@ def _pair_previous_counts(pairs: _PairOrder, lookback: int, rows: np.ndarray | N
     else:
         n = len(key) // pairs.kinds
         every_kind = (np.arange(pairs.kinds, dtype=np.int64)[:, None] * n + rows).ravel()
-        position = np.empty(len(order), dtype=np.int64)
-        position[order] = np.arange(len(order))
-        at = position[every_kind]
+        at = _positions(order)[every_kind]
         counts = pairs.run_start[at] - np.searchsorted(key, key[at] - lookback)
     return counts.astype(np.float64).reshape(pairs.kinds, -1)
 
@@ -419,12 +429,9 @@ def _merchant_burst(
         values = np.concatenate([values, merchant_recent["novelty"].astype(np.float64)])
     order, key = _group_time_order(codes, times)
     wanted = slice(None) if rows is None else rows
-    # Each window ends before the row's own second and starts the burst
-    # window before it, as _window_bounds has them.
-    own = (merchant[wanted] << _TIME_BITS) | ts[wanted]
-    end, start = np.searchsorted(key, np.concatenate([own, own - MERCHANT_BURST_WINDOW])).reshape(
-        2, -1
-    )
+    # The wanted rows need not be among those summed: their bounds are found
+    # from their own keys.
+    end, start = _bounds_of(key, _time_key(merchant[wanted], ts[wanted]), (MERCHANT_BURST_WINDOW,))
     return np.log1p(_window_sum(values[order], start, end))
 
 

@@ -399,9 +399,10 @@ def _persist(
     # The reasons column is JSON; orjson encodes a list of sentences 5-10x
     # faster than the json module, which cost 4 ms for a batch of 1,000.
     reasons = [orjson.dumps(verdicts.reasons[i]).decode() for i in in_order]
+    keys = verdicts.pks[by_key].tolist()
     per_model = [
         zip(
-            verdicts.pks[by_key].tolist(),
+            keys,
             [detector.version_id] * len(pks),
             verdicts.scores[algorithm][by_key].tolist(),
             [detector.threshold] * len(pks),
