@@ -17,13 +17,16 @@ second; a single transaction with its history a fraction of a millisecond.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from functools import cache
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
 
+T = TypeVar("T")
 HOUR = 3600
 DEBIT = "Debit"  # TransactionType.DEBIT, without importing Django models here
 DAY = 86400
@@ -40,6 +43,9 @@ _PACKED_SORT_FROM = 2048
 # Up to this many rows (an online request's account history), computing every
 # row costs less than finding the few a request needs.
 _SMALL_FRAME = 256
+# From this many rows on, the (account, value) pairs are ordered in a second
+# thread while this one orders and sums the account windows (_pair_thread).
+_PARALLEL_FROM = 4096
 
 # Inputs a TxFrame carries, in the order the database query returns them.
 COLUMNS: tuple[str, ...] = (
@@ -322,10 +328,17 @@ def _window_sum(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.nd
     return cumulative[end] - cumulative[start]
 
 
-def _window_sums(columns: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """``_window_sum`` of each column of ``columns`` (rows by k), as k rows."""
+def _cumulative_columns(columns: np.ndarray) -> np.ndarray:
+    """Running sums of each column of ``columns`` (rows by k) after a row of
+    zeros: the sums of any window of rows by one subtraction
+    (``_window_sums``), whichever windows are asked for later."""
     cumulative = np.zeros((len(columns) + 1, columns.shape[1]))
     np.cumsum(columns, axis=0, out=cumulative[1:])
+    return cumulative
+
+
+def _window_sums(cumulative: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """The sums of each column between ``start`` and ``end``, as k rows."""
     return (cumulative[end] - cumulative[start]).T
 
 
@@ -366,6 +379,22 @@ def _pair_order(account: np.ndarray, values: Sequence[np.ndarray], ts: np.ndarra
     starts[1:] = key[1:] != key[:-1]
     run_start = np.maximum.accumulate(np.where(starts, np.arange(len(key)), 0))
     return _PairOrder(order, key, len(values), run_start)
+
+
+@cache
+def _pair_thread() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="feature-pairs")
+
+
+def _meanwhile(parallel: bool, work: Callable[..., T], *args: object) -> Callable[[], T]:
+    """``work(*args)``'s result when asked for: with ``parallel``, computed
+    in the pair thread meanwhile, else then. A large frame's pair sorts and
+    counts and its account windows' sorts and sums are numpy work that runs
+    without the GIL, so the two threads share both cores: features of a batch
+    of 1,000 against 19,000 rows of history 7.9 against 9.3 ms."""
+    if not parallel:
+        return lambda: work(*args)
+    return _pair_thread().submit(work, *args).result
 
 
 def _pair_previous_counts(pairs: _PairOrder, lookback: int, rows: np.ndarray | None) -> np.ndarray:
@@ -505,14 +534,41 @@ def compute_features(
     else:
         price = np.zeros(n)
     # Every row sorted by (account, time), and by (account, value, time) for
-    # the familiarity of the device, IP, location and merchant.
-    order, key = _group_time_order(account, ts)
+    # the familiarity of the device, IP, location and merchant: the pairs in
+    # a second thread when there are many, while this one does every part of
+    # the account windows that does not depend on which rows are computed.
     kinds = ("device", "ip", "location", "merchant")
-    pairs = _pair_order(
-        account,
-        [frame["device_id"], frame["ip_address"], frame["location"], merchant],
-        ts,
+    values = [frame["device_id"], frame["ip_address"], frame["location"], merchant]
+    parallel = n >= _PARALLEL_FROM
+    pairs_of = _meanwhile(parallel, _pair_order, account, values, ts)
+    order, key = _group_time_order(account, ts)
+    days = ts // DAY
+    hour = (ts - days * DAY) / HOUR
+    log_amount = np.log1p(amount)
+    # Amounts with the merchant's price level taken out: 80 at a dear merchant
+    # and 30 at a cheap one can both be this account's usual spending.
+    adjusted = log_amount - price
+    sorted_adjusted = adjusted[order]
+    # Circular mean of the hours the account was active: the resultant length
+    # says how regular it is, so an irregular account's odd hours matter less.
+    angle = 2 * np.pi * hour / 24.0
+    log_duration = np.log1p(duration)
+    # Running sums of what the windows average, and of the amounts (their
+    # sum over the last day), in (account, time) order.
+    cumulative = _cumulative_columns(
+        np.column_stack(
+            [
+                log_amount[order],
+                sorted_adjusted,
+                sorted_adjusted**2,
+                log_duration[order],
+                np.sin(angle[order]),
+                np.cos(angle[order]),
+                amount[order],
+            ]
+        )
     )
+    pairs = pairs_of()
     # ``need``: the rows computed below; ``pick``: where the wanted ones are
     # among them. Every row, or a small frame, is computed whole (slices are
     # views: no copies); otherwise only what the wanted rows need.
@@ -528,14 +584,12 @@ def compute_features(
         pick = np.searchsorted(need, wanted)
     # The same rows as indexes, None for all of them.
     needed = None if isinstance(need, slice) else need
+    used_of = _meanwhile(parallel, _pair_previous_counts, pairs, lookback, needed)
 
     out: dict[str, np.ndarray] = {}
-    days = ts // DAY
-    hour = (ts - days * DAY) / HOUR
     if calendar:
         out.update(_calendar_features(days[need], hour[need]))
 
-    log_amount = np.log1p(amount)
     row_amount, row_log_amount = amount[need], log_amount[need]
     out["log_amount"] = row_log_amount
     # Balance is recorded after the transaction; amount + balance is what the
@@ -551,14 +605,6 @@ def compute_features(
         out["merchant_amount_z"] = np.zeros(len(row_log_amount))
 
     # --- per-account windows over (account, time) order -------------------
-    # Amounts with the merchant's price level taken out: 80 at a dear merchant
-    # and 30 at a cheap one can both be this account's usual spending.
-    adjusted = log_amount - price
-    sorted_adjusted = adjusted[order]
-    # Circular mean of the hours the account was active: the resultant length
-    # says how regular it is, so an irregular account's odd hours matter less.
-    angle = 2 * np.pi * hour / 24.0
-    log_duration = np.log1p(duration)
     # Every window ends where the row's time begins; one search finds all ends
     # and starts (numpy's per-call cost dominates a single request's features).
     end, start, hour_start, day_start = _window_bounds(key, order, needed, (lookback, HOUR, DAY))
@@ -568,21 +614,7 @@ def compute_features(
 
     # Means over each row's lookback window, all columns in one pass.
     mean, adjusted_mean, adjusted_mean_sq, duration_mean, sin_mean, cos_mean = (
-        _window_sums(
-            np.column_stack(
-                [
-                    log_amount[order],
-                    sorted_adjusted,
-                    sorted_adjusted**2,
-                    log_duration[order],
-                    np.sin(angle[order]),
-                    np.cos(angle[order]),
-                ]
-            ),
-            start,
-            end,
-        )
-        / safe_count
+        _window_sums(cumulative[:, :6], start, end) / safe_count
     )
     row_adjusted = adjusted[need]
     row_ts, row_log_duration = ts[need], log_duration[need]
@@ -596,7 +628,7 @@ def compute_features(
     # Previous transaction strictly before this one (ties share a timestamp).
     previous_ts = np.where(has_history, ts[order][np.maximum(end - 1, 0)], row_ts - lookback)
 
-    sum_24h = _window_sum(amount[order], day_start, end)
+    (sum_24h,) = _window_sums(cumulative[:, 6:], day_start, end)
     typical = np.where(has_history, np.expm1(mean), np.maximum(row_amount, 1.0))
 
     resultant = np.sqrt(sin_mean**2 + cos_mean**2)
@@ -620,7 +652,7 @@ def compute_features(
     # --- familiarity with the device, IP, location and merchant --------------
     # Without history nothing is "new" or "unusual": that case is told apart by
     # account_history instead, so first transactions are not all outliers.
-    used = _pair_previous_counts(pairs, lookback, needed)
+    used = used_of()
     seen_before = count > 0
     shares = np.where(seen_before, used / np.maximum(count, 1.0), 1.0)
     new = (seen_before & (used == 0)).astype(np.float64)

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import math
+import threading
 from datetime import timedelta
 
 import numpy as np
 import pytest
 
+from detection import features as features_module
 from detection.features import (
+    _PARALLEL_FROM,
     _SMALL_FRAME,
     ALL_FEATURES,
     CALENDAR_FEATURES,
@@ -253,6 +256,24 @@ def test_it_gives_the_rows_asked_for_the_very_features_of_a_full_pass(accounts):
                 np.testing.assert_allclose(part[name], full[name][rows], rtol=1e-14, atol=0)
             else:
                 np.testing.assert_array_equal(part[name], full[name][rows], err_msg=name)
+
+
+@pytest.mark.parametrize("rows", [None, slice(-900, None)], ids=["every row", "some rows"])
+def test_it_computes_a_large_frame_in_two_threads_to_the_bit_as_in_one(rows, monkeypatch):
+    frame = frame_from_items(habitual_items(accounts=150, per_account=30, seed=5))
+    assert len(frame["ts"]) >= _PARALLEL_FROM
+    stats = MerchantStats.fit(frame["merchant_id"], frame["amount"], frame["account_id"])
+
+    def features():
+        return compute_features(frame, lookback=LOOKBACK, merchant_stats=stats, rows=rows)
+
+    both_threads = features()
+    assert any(thread.name.startswith("feature-pairs") for thread in threading.enumerate())
+    monkeypatch.setattr(features_module, "_PARALLEL_FROM", len(frame["ts"]) + 1)
+    one_thread = features()
+    assert both_threads["merchant_share"].std() > 0
+    for name in one_thread:
+        np.testing.assert_array_equal(both_threads[name], one_thread[name], err_msg=name)
 
 
 @pytest.mark.parametrize("rows", [None, slice(300, None)], ids=["every row", "some rows"])
