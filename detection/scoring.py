@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import NamedTuple
+from itertools import compress
+from typing import NamedTuple, overload
 
 import numpy as np
 import orjson
@@ -55,9 +56,8 @@ log = structlog.get_logger("detection")
 MERCHANT_FRAUD_DAYS = 30
 
 
-# Named tuples rather than frozen dataclasses: just as immutable, and a batch
-# of 1,000 builds 3,000 of them, which cost 4 ms as frozen dataclasses and
-# 1 ms as tuples.
+# Named tuples rather than frozen dataclasses: just as immutable, and cheaper to
+# build by the thousand (a frozen dataclass cost four times as much).
 class ModelScore(NamedTuple):
     algorithm: str
     model_version_id: int
@@ -74,6 +74,63 @@ class ScoredTransaction(NamedTuple):
     reasons: list[str]
     stored: bool
     pk: int | None = None
+
+
+class ModelColumn(NamedTuple):
+    """One model's version and its scores and verdicts for a whole batch."""
+
+    model_version_id: int
+    model_version: int
+    threshold: float
+    scores: list[float]
+    is_anomaly: list[bool]
+
+
+@dataclass(frozen=True)
+class ScoredBatch(Sequence[ScoredTransaction]):
+    """A batch's results in input order, kept as columns (plain lists): a
+    ScoredTransaction is built only for the item asked for, and the API
+    renders a batch of 1,000 straight from the columns, without building
+    3,000 tuples first (3.4 ms of a 6 ms answer)."""
+
+    transaction_ids: list[str]
+    flagged: list[bool]
+    models: dict[str, ModelColumn]
+    reasons: list[list[str]]
+    stored: bool
+    pks: list[int | None]
+
+    def __len__(self) -> int:
+        return len(self.transaction_ids)
+
+    @overload
+    def __getitem__(self, index: int) -> ScoredTransaction: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[ScoredTransaction]: ...
+
+    def __getitem__(self, index: int | slice) -> ScoredTransaction | list[ScoredTransaction]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        predictions = {
+            algorithm: ModelScore(
+                algorithm,
+                model.model_version_id,
+                model.model_version,
+                model.scores[index],
+                model.threshold,
+                model.is_anomaly[index],
+            )
+            for algorithm, model in self.models.items()
+        }
+        return ScoredTransaction(
+            self.transaction_ids[index],
+            self.flagged[index],
+            predictions,
+            self.reasons[index],
+            self.stored,
+            self.pks[index],
+        )
 
 
 def flag_rule(rule: str | None = None) -> Callable[[np.ndarray], np.ndarray]:
@@ -342,43 +399,24 @@ def _verdicts(
     )
 
 
-def _results(
-    detectors: dict[str, Detector], verdicts: _Verdicts, *, stored: bool
-) -> list[ScoredTransaction]:
-    # Plain lists and positional arguments: indexing a numpy array per value,
-    # or naming each field, costs more than the rest of a 1,000-row answer.
-    by_model = {
-        algorithm: [
-            ModelScore(
-                algorithm, detector.version_id, detector.version, score, detector.threshold, anomaly
-            )
-            for score, anomaly in zip(
+def _results(detectors: dict[str, Detector], verdicts: _Verdicts, *, stored: bool) -> ScoredBatch:
+    return ScoredBatch(
+        transaction_ids=verdicts.transaction_ids.tolist(),
+        flagged=verdicts.flagged.tolist(),
+        models={
+            algorithm: ModelColumn(
+                detector.version_id,
+                detector.version,
+                detector.threshold,
                 verdicts.scores[algorithm].tolist(),
                 verdicts.is_anomaly[algorithm].tolist(),
-                strict=True,
             )
-        ]
-        for algorithm, detector in detectors.items()
-    }
-    return [
-        ScoredTransaction(
-            str(transaction_id),
-            flagged,
-            {algorithm: scores[i] for algorithm, scores in by_model.items()},
-            reasons,
-            stored,
-            pk if pk >= 0 else None,
-        )
-        for i, (pk, transaction_id, flagged, reasons) in enumerate(
-            zip(
-                verdicts.pks.tolist(),
-                verdicts.transaction_ids.tolist(),
-                verdicts.flagged.tolist(),
-                verdicts.reasons,
-                strict=True,
-            )
-        )
-    ]
+            for algorithm, detector in detectors.items()
+        },
+        reasons=verdicts.reasons,
+        stored=stored,
+        pks=[pk if pk >= 0 else None for pk in verdicts.pks.tolist()],
+    )
 
 
 def _persist(
@@ -449,7 +487,7 @@ def transactions_score(
     algorithms: tuple[str, ...] | None = None,
     persist: bool = True,
     rule: str | None = None,
-) -> list[ScoredTransaction]:
+) -> ScoredBatch:
     """Score incoming transactions against their accounts' stored history.
 
     With ``persist`` the new transactions are stored with their verdicts and
@@ -476,7 +514,7 @@ def transactions_score(
     results, new, model_scores = attempt
     # Counted once the attempt stands: a lost race scores the batch again.
     model_scores.record(detectors)
-    flagged = sum(r.flagged for r in results)
+    flagged = sum(results.flagged)
     metrics.record_batch(len(results), flagged)
     if flagged:
         log.info(
@@ -484,7 +522,7 @@ def transactions_score(
             count=flagged,
             batch=len(results),
             new=new,
-            transaction_ids=[r.transaction_id for r in results if r.flagged][:20],
+            transaction_ids=list(compress(results.transaction_ids, results.flagged))[:20],
         )
     return results
 
@@ -493,7 +531,7 @@ class _Attempt(NamedTuple):
     """What an attempt at scoring a batch gave: the results, how many
     transactions it stored, and the models' scores."""
 
-    results: list[ScoredTransaction]
+    results: ScoredBatch
     stored: int
     scores: ModelScores
 

@@ -35,7 +35,7 @@ from detection.schema import (
     InvalidTransactions,
     validate_batch,
 )
-from detection.scoring import ScoredTransaction, transactions_score
+from detection.scoring import ScoredBatch, transactions_score
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
@@ -70,22 +70,40 @@ def _models_param(request: Request) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(names))
 
 
-def _render(result: ScoredTransaction) -> dict[str, Any]:
-    return {
-        "transaction_id": result.transaction_id,
-        "flagged": result.flagged,
-        "predictions": {
-            algorithm: {
-                "model_version": score.model_version,
-                "score": score.score,
-                "threshold": score.threshold,
-                "is_anomaly": score.is_anomaly,
-            }
-            for algorithm, score in result.predictions.items()
-        },
-        "reasons": result.reasons,
-        "stored": result.stored,
-    }
+def _rendered(results: ScoredBatch) -> list[dict[str, Any]]:
+    """The answer's items, built from the batch's columns: each model's
+    predictions first, then one object per transaction."""
+    predictions = [
+        _model_predictions(model.model_version, model.threshold, model.scores, model.is_anomaly)
+        for model in results.models.values()
+    ]
+    algorithms = list(results.models)
+    stored = results.stored
+    return [
+        {
+            "transaction_id": transaction_id,
+            "flagged": flagged,
+            "predictions": dict(zip(algorithms, each_model, strict=True)),
+            "reasons": reasons,
+            "stored": stored,
+        }
+        for transaction_id, flagged, each_model, reasons in zip(
+            results.transaction_ids,
+            results.flagged,
+            zip(*predictions, strict=True),
+            results.reasons,
+            strict=True,
+        )
+    ]
+
+
+def _model_predictions(
+    version: int, threshold: float, scores: list[float], is_anomaly: list[bool]
+) -> list[dict[str, Any]]:
+    return [
+        {"model_version": version, "score": score, "threshold": threshold, "is_anomaly": anomaly}
+        for score, anomaly in zip(scores, is_anomaly, strict=True)
+    ]
 
 
 def _predict(request: Request, *, algorithms: tuple[str, ...] | None, persist: bool) -> Response:
@@ -115,7 +133,7 @@ def _predict(request: Request, *, algorithms: tuple[str, ...] | None, persist: b
             reason=exc.reason,
             model_version=model_version.version if model_version else None,
         ) from None
-    return Response([_render(result) for result in results])
+    return Response(_rendered(results))
 
 
 # --- OpenAPI description -----------------------------------------------------

@@ -296,6 +296,23 @@ def test_it_answers_in_input_order(trained):
     assert [r.transaction_id for r in results] == ["ORDER3", "ORDER1", "ORDER2"]
 
 
+def test_it_gives_each_result_alike_by_index_slice_and_iteration(trained):
+    items = [takeover(f"EACH{i}") for i in range(4)]
+    results = transactions_score(items=items, persist=True)
+    assert len(results) == 4
+    every = list(results)
+    assert results[-1] == every[3] and results[1:3] == every[1:3]
+    stored = Transaction.objects.get(transaction_id="EACH2")
+    assert every[2].pk == stored.pk and every[2].stored
+    for algorithm, score in every[2].predictions.items():
+        prediction = Prediction.objects.get(transaction=stored, model_version__algorithm=algorithm)
+        assert score.algorithm == algorithm
+        assert score.model_version_id == prediction.model_version_id
+        assert (score.score, score.is_anomaly) == (prediction.score, prediction.is_anomaly)
+    with pytest.raises(IndexError):
+        results[4]
+
+
 def test_it_writes_predictions_in_key_then_version_order_whatever_the_input_order(trained):
     # Every request takes its row locks in one order, so two racing requests
     # never wait on each other in a circle (PostgreSQL). New predictions get
