@@ -13,25 +13,14 @@ import sys
 import time
 from pathlib import Path
 
+from bench.machine import interpreter, machine_speed
+
 FOLDER = Path(__file__).resolve().parent
-
-
-def machine_speed() -> float:
-    """Seconds this machine takes for a fixed pure-Python loop (the median of
-    three): the same code's figures differ by 2-3x between 2-core machines,
-    and between hours on a shared one, so every run states its yardstick."""
-    timings = []
-    for _ in range(3):
-        began = time.perf_counter()
-        total = 0
-        for i in range(10_000_000):
-            total += i
-        timings.append(time.perf_counter() - began)
-    return sorted(timings)[1]
 
 
 def main() -> None:
     print(f"== machine: a 10-million-step Python loop takes {machine_speed():.2f} s", flush=True)
+    print(f"== python: {interpreter()}", flush=True)
     available = sorted(path.stem for path in FOLDER.glob("bench_*.py"))
     wanted = [name if name.startswith("bench_") else f"bench_{name}" for name in sys.argv[1:]]
     unknown = sorted(set(wanted) - set(available))

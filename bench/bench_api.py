@@ -43,6 +43,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.machine import interpreter
 from bench.setup import django_with_temp_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -422,7 +423,8 @@ def main() -> None:
             connection.vendor, connection.vendor
         )
         print(
-            f"gunicorn, {args.workers} workers, {database}, {history:,} stored transactions; every "
+            f"gunicorn on {interpreter()}, {args.workers} workers, {database}, {history:,} "
+            "stored transactions; every "
             f"request stored and scored by both models ({stored:,} new rows for "
             f"{expected:,} transactions sent)"
         )
