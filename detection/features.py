@@ -391,7 +391,7 @@ def _meanwhile(parallel: bool, work: Callable[..., T], *args: object) -> Callabl
     in the pair thread meanwhile, else then. A large frame's pair sorts and
     counts and its account windows' sorts and sums are numpy work that runs
     without the GIL, so the two threads share both cores: features of a batch
-    of 1,000 against 19,000 rows of history 7.9 against 9.3 ms."""
+    of 1,000 against 19,000 rows of history 5.5 against 6.6 ms."""
     if not parallel:
         return lambda: work(*args)
     return _pair_thread().submit(work, *args).result

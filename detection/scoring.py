@@ -353,10 +353,14 @@ class _ScoresUnderWay:
         # Those that hold the GIL between short stretches without it
         # (Isolation Forest: one call per tree) are halved between the helper
         # and this thread, before the helper takes up its share of the others.
-        halves = {
-            a: _helper_thread().submit(_scored, detectors[a], self._first_half(a))
+        halved = {
+            a: len(self.matrices[a]) // 2
             for a in here
             if helper_share and len(self.matrices[a]) >= HALVED_ROWS
+        }
+        halves = {
+            a: _helper_thread().submit(_scored, detectors[a], self.matrices[a][:half])
+            for a, half in halved.items()
         }
         self.helped: dict[str, Future[tuple[np.ndarray, float]]] = {
             a: _helper_thread().submit(_scored, detectors[a], self.matrices[a][:cut])
@@ -371,16 +375,11 @@ class _ScoresUnderWay:
                     detectors[algorithm], matrix
                 )
                 continue
-            rest, seconds = _scored(
-                detectors[algorithm], matrix[len(self._first_half(algorithm)) :]
-            )
+            rest, seconds = _scored(detectors[algorithm], matrix[halved[algorithm] :])
             first, helper_seconds = halves[algorithm].result()
             self.here[algorithm] = np.concatenate([first, rest])
+            # Side by side: the slower half is how long it took.
             self.seconds[algorithm] = max(seconds, helper_seconds)
-
-    def _first_half(self, algorithm: str) -> np.ndarray:
-        matrix = self.matrices[algorithm]
-        return matrix[: len(matrix) // 2]
 
     def finish(self) -> ModelScores:
         """Every detector's scores, once the helper's part is in."""
