@@ -40,6 +40,8 @@ _MAX_GROUP_CODE = 1 << (63 - int(_TIME_BITS))
 _SMALL_FACTORIZE = 256
 # From this many rows on, an order is sorted by packed keys (_rows_in_order).
 _PACKED_SORT_FROM = 2048
+# The online pair keys ascend at 83 % of neighbours, a bulk read's at 50 %.
+_ASCENDING_SHARE = 0.75
 # Up to this many rows (an online request's account history), computing every
 # row costs less than finding the few a request needs.
 _SMALL_FRAME = 256
@@ -288,8 +290,23 @@ def _rows_in_order(group: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
         return None
     packed = (group << (time_bits + row_bits)) | ((ts - start) << row_bits)
     packed |= np.arange(len(ts), dtype=np.int64)
-    packed.sort()
+    packed.sort(kind="stable" if _mostly_ascending(packed) else "quicksort")
     return packed & ((1 << row_bits) - 1)
+
+
+def _mostly_ascending(values: np.ndarray) -> bool:
+    """Whether at least ``_ASCENDING_SHARE`` of neighbouring values ascend.
+
+    An online batch's frame is its accounts' history in (account, time)
+    order, then the batch: its account keys come nearly sorted, and its pair
+    keys in a few interleaved sorted runs per account. numpy's stable sort
+    (timsort) merges such runs: 0.02 against 0.54 ms for a batch's 20,000
+    account keys, 0.65 against 2.8 ms for its 80,000 pair keys. In random
+    order, as a bulk read in key order gives them, its quicksort is the
+    faster, by about a sixth from a million keys on.
+    """
+    ascending = np.count_nonzero(values[1:] > values[:-1])
+    return ascending >= _ASCENDING_SHARE * (len(values) - 1)
 
 
 def _window_bounds(
@@ -323,23 +340,21 @@ def _positions(order: np.ndarray) -> np.ndarray:
     return position
 
 
-def _window_sum(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    cumulative = np.concatenate(([0.0], np.cumsum(values, dtype=np.float64)))
-    return cumulative[end] - cumulative[start]
-
-
-def _cumulative_columns(columns: np.ndarray) -> np.ndarray:
-    """Running sums of each column of ``columns`` (rows by k) after a row of
-    zeros: the sums of any window of rows by one subtraction
-    (``_window_sums``), whichever windows are asked for later."""
-    cumulative = np.zeros((len(columns) + 1, columns.shape[1]))
-    np.cumsum(columns, axis=0, out=cumulative[1:])
+def _cumulative_columns(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """Running sums of each of ``columns``, one row each, after a zero: the
+    sums of any window of rows by one subtraction (``_window_sums``),
+    whichever windows are asked for later. One cumsum per column: numpy's
+    cumsum along either axis of a 2-D array took three times as long (20,000
+    rows by 7: 1.6-2.0 against 0.6 ms)."""
+    cumulative = np.zeros((len(columns), len(columns[0]) + 1))
+    for row, values in zip(cumulative, columns, strict=True):
+        np.cumsum(values, dtype=np.float64, out=row[1:])
     return cumulative
 
 
 def _window_sums(cumulative: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """The sums of each column between ``start`` and ``end``, as k rows."""
-    return (cumulative[end] - cumulative[start]).T
+    """The sums of each column between ``start`` and ``end``, one row each."""
+    return cumulative[:, end] - cumulative[:, start]
 
 
 class _PairOrder(NamedTuple):
@@ -461,7 +476,8 @@ def _merchant_burst(
     # The wanted rows need not be among those summed: their bounds are found
     # from their own keys.
     end, start = _bounds_of(key, _time_key(merchant[wanted], ts[wanted]), (MERCHANT_BURST_WINDOW,))
-    return np.log1p(_window_sum(values[order], start, end))
+    (sums,) = _window_sums(_cumulative_columns([values[order]]), start, end)
+    return np.log1p(sums)
 
 
 def _with_burst_sources(
@@ -556,17 +572,15 @@ def compute_features(
     # Running sums of what the windows average, and of the amounts (their
     # sum over the last day), in (account, time) order.
     cumulative = _cumulative_columns(
-        np.column_stack(
-            [
-                log_amount[order],
-                sorted_adjusted,
-                sorted_adjusted**2,
-                log_duration[order],
-                np.sin(angle[order]),
-                np.cos(angle[order]),
-                amount[order],
-            ]
-        )
+        [
+            log_amount[order],
+            sorted_adjusted,
+            sorted_adjusted**2,
+            log_duration[order],
+            np.sin(angle[order]),
+            np.cos(angle[order]),
+            amount[order],
+        ]
     )
     pairs = pairs_of()
     # ``need``: the rows computed below; ``pick``: where the wanted ones are
@@ -614,7 +628,7 @@ def compute_features(
 
     # Means over each row's lookback window, all columns in one pass.
     mean, adjusted_mean, adjusted_mean_sq, duration_mean, sin_mean, cos_mean = (
-        _window_sums(cumulative[:, :6], start, end) / safe_count
+        _window_sums(cumulative[:6], start, end) / safe_count
     )
     row_adjusted = adjusted[need]
     row_ts, row_log_duration = ts[need], log_duration[need]
@@ -628,7 +642,7 @@ def compute_features(
     # Previous transaction strictly before this one (ties share a timestamp).
     previous_ts = np.where(has_history, ts[order][np.maximum(end - 1, 0)], row_ts - lookback)
 
-    (sum_24h,) = _window_sums(cumulative[:, 6:], day_start, end)
+    (sum_24h,) = _window_sums(cumulative[6:], day_start, end)
     typical = np.where(has_history, np.expm1(mean), np.maximum(row_amount, 1.0))
 
     resultant = np.sqrt(sin_mean**2 + cos_mean**2)

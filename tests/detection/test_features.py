@@ -444,12 +444,21 @@ def test_it_sees_no_merchant_novelty_in_money_coming_in():
     [50, 1 << 28],
     ids=["packed", "too wide to pack"],
 )
-def test_it_orders_rows_by_group_then_time_then_row(widest_group):
+@pytest.mark.parametrize(
+    "arrival",
+    # As a bulk read gives rows (quicksort), and as an online batch's frame
+    # does: history in (group, time) order, then the batch (timsort).
+    ["shuffled", "history then batch"],
+)
+def test_it_orders_rows_by_group_then_time_then_row(widest_group, arrival):
     rng = np.random.default_rng(7)
     n = 5000
     # Many ties: few groups and seconds, so the row order decides among them.
     group = rng.integers(0, 50, n) * (widest_group // 50)
     ts = 1_700_000_000 + rng.integers(0, 40, n) * 864_000
+    if arrival == "history then batch":
+        history = np.lexsort((ts[:-500], group[:-500]))
+        group[:-500], ts[:-500] = group[:-500][history], ts[:-500][history]
     order, key = _group_time_order(group, ts)
     np.testing.assert_array_equal(order, np.lexsort((np.arange(n), ts, group)))
     np.testing.assert_array_equal(key, np.sort(key))
