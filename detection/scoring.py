@@ -258,12 +258,6 @@ def detector_features(
 # models, one thread each: 64 rows 1.6 ms whole against 1.7 split, 100 rows
 # 2.2 against 2.0, 256 rows 4.4 against 3.0.
 SPLIT_ROWS = 100
-# From this many rows on, a detector that holds the GIL between its short
-# GIL-free stretches (Isolation Forest: a call per tree) is scored half by the
-# helper, half by this thread, both doing the same work: 1,000 rows 4.4 ms
-# against 6.7 whole. Before the helper goes on to LOF, which it then finishes
-# while this thread explains and inserts.
-HALVED_ROWS = 256
 # The helper's share of a split detector's rows when this thread also scores
 # detectors that hold the GIL (Isolation Forest: about a third of LOF's cost
 # on a batch), which it does first: both threads then finish together, 8.8 ms
@@ -333,9 +327,15 @@ class _ScoresUnderWay:
     """A batch's scores in the making: the first ``helper_share`` of each
     GIL-free detector's rows go to the helper thread at once (from
     ``SPLIT_ROWS`` rows on); this thread scores the other detectors at once
-    (``here``), with the helper's help on half their rows when it may help
-    and the batch has ``HALVED_ROWS``; then, in ``finish``, the rest of the
-    shared ones."""
+    (``here``), then, in ``finish``, the rest of the shared ones.
+
+    The others hold the GIL between short stretches without it (Isolation
+    Forest: one call per tree), and this thread scores them whole. Halved
+    between the two threads they took 2.6 against 2.9 ms for a batch of
+    1,000, but the helper's half held LOF back by as much, and a stored
+    batch then waited 1.7 ms for LOF after its insert; whole, none
+    (bench.compare: 1.8 and 3.6 ms a batch faster, in 22 and 25 of 40 pairs).
+    """
 
     def __init__(
         self, detectors: dict[str, Detector], features: DetectorFeatures, *, helper_share: float
@@ -349,29 +349,14 @@ class _ScoresUnderWay:
             for a, d in detectors.items()
             if helper_share and d.releases_gil and len(self.matrices[a]) >= SPLIT_ROWS
         }
-        here = [a for a in detectors if a not in self.cuts]
-        # Those that hold the GIL between short stretches without it
-        # (Isolation Forest: one call per tree) are halved between the helper
-        # and this thread, before the helper takes up its share of the others.
-        halved = {
-            a: len(self.matrices[a]) // 2
-            for a in here
-            if helper_share and len(self.matrices[a]) >= HALVED_ROWS
-        }
-        halves = {
-            a: _helper_thread().submit(_scored, detectors[a], self.matrices[a][:half])
-            for a, half in halved.items()
-        }
         self.helped: dict[str, Future[tuple[np.ndarray, float]]] = {
             a: _helper_thread().submit(_scored, detectors[a], self.matrices[a][:cut])
             for a, cut in self.cuts.items()
         }
         self.here: dict[str, np.ndarray] = {}
         self.seconds: dict[str, float] = {}
-        for algorithm in here:
-            if algorithm in halves:
-                self.here[algorithm] = self._joined(algorithm, halves[algorithm], halved[algorithm])
-            else:
+        for algorithm in detectors:
+            if algorithm not in self.cuts:
                 self.here[algorithm], self.seconds[algorithm] = _scored(
                     detectors[algorithm], self.matrices[algorithm]
                 )

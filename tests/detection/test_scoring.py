@@ -15,7 +15,6 @@ from detection.models import Algorithm, Prediction, ReviewStatus, Transaction
 from detection.registry import NoActiveModel, active_detectors
 from detection.reviews import review_set
 from detection.scoring import (
-    HALVED_ROWS,
     SPLIT_ROWS,
     detector_features,
     lookback_seconds,
@@ -126,11 +125,11 @@ def test_it_scores_a_time_with_a_fraction_of_a_second_alike_online_and_in_batch(
 @pytest.mark.parametrize("algorithms", [None, ("local_outlier_factor",)], ids=["both", "lof"])
 def test_it_scores_a_large_batch_alike_split_between_two_threads_or_not(trained, algorithms):
     # Beside Isolation Forest the helper takes two thirds of LOF's rows, alone
-    # half; and half of Isolation Forest's first.
+    # half.
     frame = frame_from_queryset(Transaction.objects.all())
     detectors = active_detectors(algorithms)
     features = detector_features(detectors, frame)
-    assert len(frame["pk"]) >= max(SPLIT_ROWS, HALVED_ROWS)
+    assert len(frame["pk"]) >= SPLIT_ROWS
     split = score_rows(detectors, features, split=True, record=False)
     whole = score_rows(detectors, features, record=False)
     for algorithm in detectors:
