@@ -169,25 +169,36 @@ def request_template(tx: Any) -> dict[str, Any]:
     }
 
 
-def prepare(folder: Path, accounts: int, months: int) -> tuple[str, Payloads, int]:
-    """History, trained models, a user's token and the requests' payloads."""
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
-
+def stored_history(folder: Path, *, accounts: int, months: int, seed: int = 11) -> datetime:
+    """A generated history imported into the database, both models trained on
+    it and every stored transaction scored, as train_models leaves a
+    database: each one's verdict and merchant novelty are there for requests
+    to read. Returns the latest stored time, after which traffic arrives."""
     from detection.importer import import_transactions_csv
     from detection.models import Transaction
     from detection.scoring import stored_transactions_score
     from detection.synthetic import generate
     from detection.training import models_train
 
-    began = time.perf_counter()
     csv_path = folder / "history.csv"
-    generate(out=csv_path, labels=folder / "labels.csv", accounts=accounts, months=months, seed=11)
+    generate(
+        out=csv_path, labels=folder / "labels.csv", accounts=accounts, months=months, seed=seed
+    )
     import_transactions_csv(path=csv_path)
     models_train()
-    # As train_models leaves a database: every stored transaction scored, so
-    # its verdict and merchant novelty are there for the requests to read.
     stored_transactions_score()
+    return Transaction.objects.order_by("-timestamp").values_list("timestamp", flat=True)[0]
+
+
+def prepare(folder: Path, accounts: int, months: int) -> tuple[str, Payloads, int]:
+    """History, trained models, a user's token and the requests' payloads."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from detection.models import Transaction
+
+    began = time.perf_counter()
+    latest = stored_history(folder, accounts=accounts, months=months)
     stored = Transaction.objects.count()
     user = get_user_model().objects.create_user("bench")
     token = Token.objects.create(user=user).key
@@ -198,7 +209,6 @@ def prepare(folder: Path, accounts: int, months: int) -> tuple[str, Payloads, in
         f"prepared {stored:,} stored and scored transactions of {accounts} accounts "
         f"and both models in {time.perf_counter() - began:.1f} s"
     )
-    latest = Transaction.objects.order_by("-timestamp").values_list("timestamp", flat=True)[0]
     return token, Payloads(templates, start=latest), stored
 
 

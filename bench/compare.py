@@ -42,7 +42,7 @@ def _worker(repo: Path, size: int) -> None:
     # The requests are made by this checkout's benchmark code, alike on both
     # sides; everything after comes from ``repo``.
     sys.path.insert(0, str(CHECKOUT))
-    from bench.bench_api import Payloads, request_template
+    from bench.bench_api import Payloads, request_template, stored_history
 
     sys.path.insert(0, str(repo))
     os.chdir(repo)
@@ -59,24 +59,14 @@ def _worker(repo: Path, size: int) -> None:
         django.setup()
         from django.core.management import call_command
 
-        from detection.importer import import_transactions_csv
         from detection.models import Transaction
         from detection.schema import validate_batch
-        from detection.scoring import stored_transactions_score, transactions_score
-        from detection.synthetic import generate
-        from detection.training import models_train
+        from detection.scoring import transactions_score
 
         call_command("migrate", verbosity=0)
-        csv_path = folder / "history.csv"
-        generate(
-            out=csv_path, labels=folder / "labels.csv", accounts=ACCOUNTS, months=MONTHS, seed=SEED
-        )
-        import_transactions_csv(path=csv_path)
-        models_train()
-        stored_transactions_score()
+        start = stored_history(folder, accounts=ACCOUNTS, months=MONTHS, seed=SEED)
         # Every seventh of the first 5,000, the same on both sides.
         templates = [request_template(tx) for tx in Transaction.objects.order_by("id")[:5000:7]]
-        start = Transaction.objects.order_by("-timestamp").values_list("timestamp", flat=True)[0]
         payloads = Payloads(templates, start=start)
 
         def batch(prefix: str) -> list[Any]:
