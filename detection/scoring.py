@@ -355,31 +355,23 @@ class _ScoresUnderWay:
         }
         self.here: dict[str, np.ndarray] = {}
         self.seconds: dict[str, float] = {}
-        for algorithm in detectors:
+        for algorithm, detector in detectors.items():
             if algorithm not in self.cuts:
                 self.here[algorithm], self.seconds[algorithm] = _scored(
-                    detectors[algorithm], self.matrices[algorithm]
+                    detector, self.matrices[algorithm]
                 )
-
-    def _joined(
-        self, algorithm: str, helped: Future[tuple[np.ndarray, float]], cut: int
-    ) -> np.ndarray:
-        """The helper's scores of the rows before ``cut`` and this thread's,
-        scored now, of the rest; the two ran side by side, so the slower one
-        is how long the detector took."""
-        matrix = self.matrices[algorithm]
-        rest, seconds = np.zeros(0), 0.0
-        if cut < len(matrix):
-            rest, seconds = _scored(self.detectors[algorithm], matrix[cut:])
-        first, helper_seconds = helped.result()
-        self.seconds[algorithm] = max(seconds, helper_seconds)
-        return np.concatenate([first, rest])
 
     def finish(self) -> ModelScores:
         """Every detector's scores, once the helper's part is in."""
         scores = dict(self.here)
         for algorithm, cut in self.cuts.items():
-            scores[algorithm] = self._joined(algorithm, self.helped[algorithm], cut)
+            rest, seconds = np.zeros(0), 0.0
+            if cut < len(self.matrices[algorithm]):
+                rest, seconds = _scored(self.detectors[algorithm], self.matrices[algorithm][cut:])
+            helped, helper_seconds = self.helped[algorithm].result()
+            scores[algorithm] = np.concatenate([helped, rest])
+            # The parts ran side by side: the slower one is how long it took.
+            self.seconds[algorithm] = max(seconds, helper_seconds)
         return ModelScores(
             {a: scores[a] for a in self.detectors}, {a: self.seconds[a] for a in self.detectors}
         )
